@@ -1,0 +1,81 @@
+using BlockDaemon.Core.Errors;
+using BlockDaemon.Core.Io;
+
+namespace BlockDaemon.Core.Graph;
+
+/// <summary>
+/// An edge from a parent (node or user) to a node, and the only handle anyone does I/O through.
+/// The edge checks that its holder took the permission a request needs; the node's generic path
+/// does the rest (bounds, alignment, splitting, tracking, thresholds, statistics).
+/// </summary>
+public sealed class BlockChild
+{
+    internal BlockChild(IBlockParent parent, BlockNode node, string role, BlockPermissions perm, BlockPermissions shared)
+    {
+        Parent = parent;
+        Node = node;
+        Role = role;
+        Perm = perm;
+        Shared = shared;
+    }
+
+    public IBlockParent Parent { get; }
+
+    public BlockNode Node { get; }
+
+    /// <summary>The edge's name: "file", "backing", "root", "target", ...</summary>
+    public string Role { get; }
+
+    /// <summary>What the parent does with the node.</summary>
+    public BlockPermissions Perm { get; internal set; }
+
+    /// <summary>What the parent lets others do with the node.</summary>
+    public BlockPermissions Shared { get; internal set; }
+
+    public long Length => Node.Length;
+
+    public ValueTask ReadAsync(long offset, Memory<byte> buffer, CancellationToken ct = default) =>
+        Node.ReadAsync(offset, buffer, ct);
+
+    public ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data, WriteFlags flags = WriteFlags.None, CancellationToken ct = default)
+    {
+        RequireWrite();
+        return Node.WriteAsync(offset, data, flags, ct);
+    }
+
+    public ValueTask WriteZeroesAsync(long offset, long length, WriteFlags flags = WriteFlags.None, CancellationToken ct = default)
+    {
+        RequireWrite();
+        return Node.WriteZeroesAsync(offset, length, flags, ct);
+    }
+
+    public ValueTask DiscardAsync(long offset, long length, CancellationToken ct = default)
+    {
+        RequireWrite();
+        return Node.DiscardAsync(offset, length, ct);
+    }
+
+    public ValueTask FlushAsync(CancellationToken ct = default) => Node.FlushAsync(ct);
+
+    public ValueTask<BlockStatus> BlockStatusAsync(long offset, long length, CancellationToken ct = default) =>
+        Node.BlockStatusAsync(offset, length, ct);
+
+    public ValueTask TruncateAsync(long length, CancellationToken ct = default)
+    {
+        if ((Perm & BlockPermissions.Resize) == 0)
+        {
+            ThrowHelper.MissingPermission(Node.NodeName, "resize");
+        }
+        return Node.TruncateAsync(length, ct);
+    }
+
+    private void RequireWrite()
+    {
+        if ((Perm & (BlockPermissions.Write | BlockPermissions.WriteUnchanged)) == 0)
+        {
+            ThrowHelper.MissingPermission(Node.NodeName, "write");
+        }
+    }
+
+    public override string ToString() => $"{Parent.ParentDescription} -[{Role}]-> {Node.NodeName}";
+}

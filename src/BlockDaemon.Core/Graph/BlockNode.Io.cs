@@ -1,0 +1,289 @@
+using BlockDaemon.Core.Errors;
+using BlockDaemon.Core.Io;
+
+namespace BlockDaemon.Core.Graph;
+
+// The generic request path, written once for all drivers (QEMU's block/io.c): bounds,
+// read-only, alignment by read-modify-write, splitting at max-transfer, tracking for drain,
+// write thresholds, zero detection, emulation of what the driver lacks, statistics.
+public sealed partial class BlockNode
+{
+    internal async ValueTask ReadAsync(long offset, Memory<byte> buffer, CancellationToken ct)
+    {
+        CheckRange(offset, buffer.Length);
+        if (buffer.Length == 0)
+        {
+            return;
+        }
+        using var request = await Requests.BeginAsync(offset, buffer.Length, serialising: false, ct).ConfigureAwait(false);
+        try
+        {
+            int align = Driver.Limits.RequestAlignment;
+            if (IsAligned(offset, buffer.Length, align))
+            {
+                await ReadSplitAsync(offset, buffer, ct).ConfigureAwait(false);
+            }
+            else
+            {
+                long start = AlignDown(offset, align);
+                int span = checked((int)(AlignUp(offset + buffer.Length, align) - start));
+                using var bounce = AlignedBufferPool.Rent(span);
+                await ReadSplitAsync(start, bounce.Memory, ct).ConfigureAwait(false);
+                bounce.Memory.Slice((int)(offset - start), buffer.Length).CopyTo(buffer);
+            }
+            Statistics.Read(buffer.Length);
+        }
+        catch (Exception) when (Count())
+        {
+            throw;
+        }
+    }
+
+    internal async ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data, WriteFlags flags, CancellationToken ct)
+    {
+        CheckWritable();
+        CheckRange(offset, data.Length);
+        if (data.Length == 0)
+        {
+            return;
+        }
+        if (Common.DetectZeroes != DetectZeroes.Off && data.Span.IndexOfAnyExcept((byte)0) < 0)
+        {
+            var zeroFlags = flags | (Common.DetectZeroes == DetectZeroes.Unmap ? WriteFlags.MayUnmap : WriteFlags.None);
+            await WriteZeroesAsync(offset, data.Length, zeroFlags, ct).ConfigureAwait(false);
+            return;
+        }
+        try
+        {
+            await WriteDataAsync(offset, data, flags, ct).ConfigureAwait(false);
+            Statistics.Write(data.Length);
+        }
+        catch (Exception) when (Count())
+        {
+            throw;
+        }
+    }
+
+    // Tracks and writes data as given (no zero detection): aligned directly, unaligned by
+    // read-modify-write under a serialising request.
+    private async ValueTask WriteDataAsync(long offset, ReadOnlyMemory<byte> data, WriteFlags flags, CancellationToken ct)
+    {
+        int align = Driver.Limits.RequestAlignment;
+        bool aligned = IsAligned(offset, data.Length, align);
+        long start = AlignDown(offset, align);
+        int span = checked((int)(AlignUp(offset + data.Length, align) - start));
+        // An unaligned write rewrites whole alignment blocks, so it serialises over all of them.
+        using var request = await Requests.BeginAsync(start, span, serialising: !aligned, ct).ConfigureAwait(false);
+        CheckWriteThreshold(offset, data.Length);
+        if (aligned)
+        {
+            await WriteSplitAsync(offset, data, flags, ct).ConfigureAwait(false);
+            return;
+        }
+        using var bounce = AlignedBufferPool.Rent(span);
+        await ReadHeadAndTailAsync(start, bounce.Memory, align, ct).ConfigureAwait(false);
+        data.CopyTo(bounce.Memory[(int)(offset - start)..]);
+        await WriteSplitAsync(start, bounce.Memory, flags, ct).ConfigureAwait(false);
+    }
+
+    internal async ValueTask WriteZeroesAsync(long offset, long length, WriteFlags flags, CancellationToken ct)
+    {
+        CheckWritable();
+        CheckRange(offset, length);
+        if (length == 0)
+        {
+            return;
+        }
+        int align = Driver.Limits.RequestAlignment;
+        if (!Driver.Limits.SupportsWriteZeroes || !IsAligned(offset, length, align))
+        {
+            if ((flags & WriteFlags.NoFallback) != 0)
+            {
+                throw new BlockException(BlockErrorKind.NotSupported, $"Node '{NodeName}' cannot write zeroes without writing data");
+            }
+            await WriteZeroBuffersAsync(offset, length, flags, ct).ConfigureAwait(false);
+            return;
+        }
+        using var request = await Requests.BeginAsync(offset, length, serialising: false, ct).ConfigureAwait(false);
+        CheckWriteThreshold(offset, length);
+        if (!Common.DiscardUnmap)
+        {
+            flags &= ~WriteFlags.MayUnmap;
+        }
+        await Driver.WriteZeroesAsync(offset, length, flags, ct).ConfigureAwait(false);
+        Statistics.Write(length);
+    }
+
+    internal async ValueTask DiscardAsync(long offset, long length, CancellationToken ct)
+    {
+        CheckWritable();
+        CheckRange(offset, length);
+        int align = Driver.Limits.RequestAlignment;
+        // Discard is advisory: the unaligned edges and drivers without discard just keep their data.
+        long start = AlignUp(offset, align);
+        long end = AlignDown(offset + length, align);
+        if (!Common.DiscardUnmap || !Driver.Limits.SupportsDiscard || end <= start)
+        {
+            return;
+        }
+        using var request = await Requests.BeginAsync(start, end - start, serialising: false, ct).ConfigureAwait(false);
+        await Driver.DiscardAsync(start, end - start, ct).ConfigureAwait(false);
+        Statistics.Discard();
+    }
+
+    internal async ValueTask FlushAsync(CancellationToken ct)
+    {
+        if (Common.CacheNoFlush)
+        {
+            return;
+        }
+        using var request = await Requests.BeginAsync(0, 0, serialising: false, ct).ConfigureAwait(false);
+        await Driver.FlushAsync(ct).ConfigureAwait(false);
+        Statistics.Flush();
+    }
+
+    internal async ValueTask<BlockStatus> BlockStatusAsync(long offset, long length, CancellationToken ct)
+    {
+        CheckRange(offset, length);
+        if (length == 0)
+        {
+            return new BlockStatus(0, BlockStatusFlags.None);
+        }
+        using var request = await Requests.BeginAsync(offset, length, serialising: false, ct).ConfigureAwait(false);
+        var status = await Driver.BlockStatusAsync(offset, length, ct).ConfigureAwait(false);
+        return status.Length <= 0 || status.Length > length ? status with { Length = length } : status;
+    }
+
+    internal async ValueTask TruncateAsync(long length, CancellationToken ct)
+    {
+        if (length < 0)
+        {
+            throw BlockException.Invalid("Image size cannot be negative");
+        }
+        if (!Driver.Limits.SupportsTruncate)
+        {
+            throw new BlockException(BlockErrorKind.NotSupported, "Image format driver does not support resize");
+        }
+        if (ReadOnly)
+        {
+            throw new BlockException(BlockErrorKind.ReadOnly, "Image is read-only");
+        }
+        await Requests.DrainAsync(ct).ConfigureAwait(false);
+        try
+        {
+            await Driver.TruncateAsync(length, ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            Requests.EndDrain();
+        }
+    }
+
+    private async ValueTask ReadSplitAsync(long offset, Memory<byte> buffer, CancellationToken ct)
+    {
+        int max = Driver.Limits.MaxTransfer;
+        for (int done = 0; done < buffer.Length;)
+        {
+            int chunk = Math.Min(max, buffer.Length - done);
+            await Driver.ReadAsync(offset + done, buffer.Slice(done, chunk), ct).ConfigureAwait(false);
+            done += chunk;
+        }
+    }
+
+    private async ValueTask WriteSplitAsync(long offset, ReadOnlyMemory<byte> data, WriteFlags flags, CancellationToken ct)
+    {
+        bool emulateFua = (flags & WriteFlags.Fua) != 0 && !Driver.Limits.SupportsFua;
+        var driverFlags = emulateFua ? flags & ~WriteFlags.Fua : flags;
+        int max = Driver.Limits.MaxTransfer;
+        for (int done = 0; done < data.Length;)
+        {
+            int chunk = Math.Min(max, data.Length - done);
+            await Driver.WriteAsync(offset + done, data.Slice(done, chunk), driverFlags, ct).ConfigureAwait(false);
+            done += chunk;
+        }
+        if (emulateFua && !Common.CacheNoFlush)
+        {
+            await Driver.FlushAsync(ct).ConfigureAwait(false);
+        }
+    }
+
+    // Fills the first and last alignment blocks of an unaligned write's bounce buffer with what is on disk.
+    private async ValueTask ReadHeadAndTailAsync(long start, Memory<byte> bounce, int align, CancellationToken ct)
+    {
+        await ReadClampedAsync(start, bounce[..align], ct).ConfigureAwait(false);
+        if (bounce.Length > align)
+        {
+            await ReadClampedAsync(start + bounce.Length - align, bounce[^align..], ct).ConfigureAwait(false);
+        }
+    }
+
+    // The last alignment block may extend past the node's end; what lies beyond reads as zeroes.
+    private async ValueTask ReadClampedAsync(long offset, Memory<byte> block, CancellationToken ct)
+    {
+        long available = Math.Max(0, Length - offset);
+        if (available >= block.Length)
+        {
+            await Driver.ReadAsync(offset, block, ct).ConfigureAwait(false);
+            return;
+        }
+        block.Span.Clear();
+        if (available > 0)
+        {
+            await Driver.ReadAsync(offset, block, ct).ConfigureAwait(false);
+            block.Span[(int)available..].Clear();
+        }
+    }
+
+    private async ValueTask WriteZeroBuffersAsync(long offset, long length, WriteFlags flags, CancellationToken ct)
+    {
+        const int chunkSize = 1 << 20;
+        using var zeroes = AlignedBufferPool.Rent((int)Math.Min(chunkSize, length));
+        zeroes.Memory.Span.Clear();
+        var plain = flags & ~(WriteFlags.MayUnmap | WriteFlags.NoFallback);
+        for (long done = 0; done < length;)
+        {
+            int chunk = (int)Math.Min(chunkSize, length - done);
+            // Straight to the data path: zero detection would send these back to write-zeroes.
+            await WriteDataAsync(offset + done, zeroes.Memory[..chunk], plain, ct).ConfigureAwait(false);
+            done += chunk;
+        }
+    }
+
+    private void CheckWriteThreshold(long offset, long length)
+    {
+        long threshold = WriteThreshold;
+        if (threshold > 0 && offset + length > threshold
+            && Interlocked.CompareExchange(ref _writeThreshold, 0, threshold) == threshold)
+        {
+            Graph.Events.WriteThresholdExceeded(NodeName, offset + length - threshold, threshold);
+        }
+    }
+
+    private void CheckRange(long offset, long length)
+    {
+        if (offset < 0 || length < 0 || offset > Length - length)
+        {
+            ThrowHelper.OutOfRange(NodeName, offset, length, Length);
+        }
+    }
+
+    private void CheckWritable()
+    {
+        if (ReadOnly)
+        {
+            ThrowHelper.ReadOnly(NodeName);
+        }
+    }
+
+    private bool Count()
+    {
+        Statistics.Failed();
+        return false;
+    }
+
+    private static bool IsAligned(long offset, long length, int align) => ((offset | length) & (align - 1)) == 0;
+
+    private static long AlignDown(long value, int align) => value & ~(long)(align - 1);
+
+    private static long AlignUp(long value, int align) => (value + align - 1) & ~(long)(align - 1);
+}

@@ -1,0 +1,13 @@
+namespace BlockDaemon.Core.Io;
+
+[Flags]
+public enum WriteFlags
+{
+    None = 0,
+    /// <summary>Forced unit access: the data is on stable storage when the write completes.</summary>
+    Fua = 1,
+    /// <summary>For write-zeroes: the range may be deallocated instead of written.</summary>
+    MayUnmap = 2,
+    /// <summary>For write-zeroes: fail rather than fall back to slow writes of zeroes.</summary>
+    NoFallback = 4,
+}

@@ -1,0 +1,268 @@
+using System.Buffers.Binary;
+using System.Numerics;
+using System.Text;
+using BlockDaemon.Core.Errors;
+using BlockDaemon.Core.Graph;
+using BlockDaemon.Core.Io;
+using BlockDaemon.Qcow2.Engine;
+using BlockDaemon.Qcow2.Format;
+
+namespace BlockDaemon.Qcow2.Create;
+
+/// <summary>
+/// Formats a file as a new qcow2 image, laid out as qemu-img lays it out: header in cluster 0,
+/// refcount table, refcount blocks, L1 table (then, when preallocating, L2 tables and data).
+/// Every option is validated before the first byte is written.
+/// </summary>
+public static class Qcow2Creator
+{
+    // Feature name table entries: (type, bit, name), in the order qemu writes them.
+    private static readonly (byte Type, byte Bit, string Name)[] FeatureNames =
+    [
+        (0, 0, "dirty bit"), (0, 1, "corrupt bit"), (0, 2, "external data file"), (0, 3, "compression type"),
+        (0, 4, "extended L2 entries"), (1, 0, "lazy refcounts"), (2, 0, "bitmaps"), (2, 1, "raw external data"),
+    ];
+
+    public static void Validate(Qcow2CreateOptions o)
+    {
+        if (o.Version is not (2 or 3))
+        {
+            throw BlockException.Invalid($"Invalid qcow2 version {o.Version}");
+        }
+        if (!BitOperations.IsPow2(o.ClusterSize) || o.ClusterSize < 512 || o.ClusterSize > (2 << 20))
+        {
+            throw BlockException.Invalid("Cluster size must be a power of two between 512 and 2048k");
+        }
+        if (!BitOperations.IsPow2(o.RefcountBits) || o.RefcountBits > 64)
+        {
+            throw BlockException.Invalid("Refcount width must be a power of two and may not exceed 64 bits");
+        }
+        if (o.Version < 3)
+        {
+            if (o.RefcountBits != 16)
+            {
+                throw BlockException.Invalid("Different refcount widths than 16 bits require compatibility level 1.1 or above (use version=v3 or greater)");
+            }
+            if (o.LazyRefcounts)
+            {
+                throw BlockException.Invalid("Lazy refcounts only supported with compatibility level 1.1 and above (use version=v3 or greater)");
+            }
+            if (o.ExtendedL2)
+            {
+                throw BlockException.Invalid("Extended L2 entries are only supported with compatibility level 1.1 and above (use version=v3 or greater)");
+            }
+            if (o.DataFile is not null)
+            {
+                throw BlockException.Invalid("External data files are only supported with compatibility level 1.1 and above (use version=v3 or greater)");
+            }
+            if (o.CompressionType != CompressionType.Zlib)
+            {
+                throw BlockException.Invalid("Non-zlib compression type is only supported with compatibility level 1.1 and above (use version=v3 or greater)");
+            }
+        }
+        if (o.ExtendedL2 && o.ClusterSize < 16384)
+        {
+            throw BlockException.Invalid("Extended L2 entries are only supported with cluster sizes of at least 16384 bytes");
+        }
+        if (o.Size < 0 || o.Size % 512 != 0)
+        {
+            throw BlockException.Invalid("Image size must be a multiple of 512 bytes");
+        }
+        if (o.BackingFile is null && o.BackingFormat is not null)
+        {
+            throw BlockException.Invalid("Backing format cannot be used without backing file");
+        }
+        if (o.BackingFile is not null && o.Preallocation != Preallocation.Off)
+        {
+            throw BlockException.Invalid("Backing file and preallocation can only be used at the same time if extended_l2 is on");
+        }
+        if (o.DataFileRaw && o.DataFile is null)
+        {
+            throw BlockException.Invalid("data-file-raw requires data-file");
+        }
+        if (o.BackingFile is { } name && Encoding.UTF8.GetByteCount(name) > Qcow2Header.MaxBackingNameLength)
+        {
+            throw BlockException.Invalid("Backing file name too long");
+        }
+        int clusterBits = BitOperations.Log2((uint)o.ClusterSize);
+        long perL2 = o.ClusterSize / (o.ExtendedL2 ? 16 : 8);
+        long l1Entries = (o.Size + perL2 * o.ClusterSize - 1) / (perL2 * o.ClusterSize);
+        if (l1Entries * 8 > Qcow2Limits.MaxL1Bytes)
+        {
+            throw BlockException.Invalid($"The image size is too large for file format 'qcow2' (try using a larger cluster size)");
+        }
+        _ = clusterBits;
+    }
+
+    public static async ValueTask CreateAsync(BlockChild file, Qcow2CreateOptions o, CancellationToken ct)
+    {
+        Validate(o);
+        int cs = o.ClusterSize;
+        int clusterBits = BitOperations.Log2((uint)cs);
+        int refcountOrder = BitOperations.Log2((uint)o.RefcountBits);
+        long perL2 = cs / (o.ExtendedL2 ? 16 : 8);
+        long l1Entries = (o.Size + perL2 * cs - 1) / (perL2 * cs);
+        long l1Clusters = (l1Entries * 8 + cs - 1) / cs;
+        bool prealloc = o.Preallocation != Preallocation.Off;
+        long dataClusters = prealloc && o.DataFile is null ? (o.Size + cs - 1) / cs : 0;
+        long l2Clusters = prealloc ? (dataClusters > 0 ? (dataClusters + perL2 - 1) / perL2 : (o.Size + perL2 * cs - 1) / (perL2 * cs)) : 0;
+        long entriesPerBlock = ((long)cs * 8) >> refcountOrder;
+
+        // Refcount table and blocks must count themselves: iterate to a fixed point.
+        long blocks = 1, tableClusters = 1;
+        while (true)
+        {
+            long total = 1 + tableClusters + blocks + l1Clusters + l2Clusters + dataClusters;
+            long needBlocks = (total + entriesPerBlock - 1) / entriesPerBlock;
+            long needTable = Math.Max(1, (needBlocks * 8 + cs - 1) / cs);
+            if (needBlocks == blocks && needTable == tableClusters)
+            {
+                break;
+            }
+            (blocks, tableClusters) = (needBlocks, needTable);
+        }
+        if (tableClusters * cs > Qcow2Limits.MaxRefcountTableBytes)
+        {
+            throw BlockException.Invalid("The image size is too large for file format 'qcow2' (try using a larger cluster size)");
+        }
+        long tableStart = 1, blocksStart = 1 + tableClusters, l1Start = blocksStart + blocks;
+        long l2Start = l1Start + l1Clusters, dataStart = l2Start + l2Clusters;
+        long usedClusters = dataStart + dataClusters;
+
+        var header = BuildHeader(o, clusterBits, refcountOrder, l1Entries, (ulong)l1Start << clusterBits, (ulong)tableStart << clusterBits, (uint)tableClusters);
+        var cluster0 = new byte[cs];
+        if (!header.TryWrite(cluster0, out _))
+        {
+            throw BlockException.Invalid("The header extensions and backing file name do not fit in one cluster");
+        }
+
+        // Start from an empty file so no stale bytes survive in the metadata area.
+        await file.TruncateAsync(0, ct).ConfigureAwait(false);
+        await file.TruncateAsync((l1Start << clusterBits) + Math.Max(8, l1Entries * 8), ct).ConfigureAwait(false);
+        await file.WriteAsync(0, cluster0, WriteFlags.None, ct).ConfigureAwait(false);
+
+        var table = new byte[tableClusters * cs];
+        for (long b = 0; b < blocks; b++)
+        {
+            BinaryPrimitives.WriteUInt64BigEndian(table.AsSpan((int)(b * 8)), (ulong)(blocksStart + b) << clusterBits);
+        }
+        await file.WriteAsync(tableStart << clusterBits, table, WriteFlags.None, ct).ConfigureAwait(false);
+
+        var block = new byte[cs];
+        for (long b = 0; b < blocks; b++)
+        {
+            Array.Clear(block);
+            for (long i = 0; i < entriesPerBlock; i++)
+            {
+                long c = b * entriesPerBlock + i;
+                if (c >= usedClusters)
+                {
+                    break;
+                }
+                Refcounts.Write(block, refcountOrder, i, 1);
+            }
+            await file.WriteAsync((blocksStart + b) << clusterBits, block, WriteFlags.None, ct).ConfigureAwait(false);
+        }
+
+        if (prealloc)
+        {
+            await PreallocateAsync(file, o, clusterBits, perL2, l1Entries, l1Start, l2Start, l2Clusters, dataStart, dataClusters, ct).ConfigureAwait(false);
+        }
+        await file.FlushAsync(ct).ConfigureAwait(false);
+    }
+
+    private static Qcow2Header BuildHeader(Qcow2CreateOptions o, int clusterBits, int refcountOrder, long l1Entries, ulong l1Offset, ulong tableOffset, uint tableClusters)
+    {
+        var extensions = new List<HeaderExtension>();
+        if (o.BackingFormat is { } format)
+        {
+            extensions.Add(new HeaderExtension(HeaderExtensionType.BackingFormat, Encoding.UTF8.GetBytes(format)));
+        }
+        if (o.DataFile is { } dataFile)
+        {
+            extensions.Add(new HeaderExtension(HeaderExtensionType.ExternalDataFile, Encoding.UTF8.GetBytes(dataFile)));
+        }
+        // qemu leaves the feature name table out when it would fill the whole first cluster.
+        int used = Qcow2Header.V3Length + extensions.Sum(e => 8 + ((e.Data.Length + 7) & ~7)) + 8
+            + (o.BackingFile is { } b ? Encoding.UTF8.GetByteCount(b) : 0);
+        if (o.Version == 3 && used + 8 + FeatureNames.Length * 48 < 1 << clusterBits)
+        {
+            var names = new byte[FeatureNames.Length * 48];
+            for (int i = 0; i < FeatureNames.Length; i++)
+            {
+                names[i * 48] = FeatureNames[i].Type;
+                names[i * 48 + 1] = FeatureNames[i].Bit;
+                Encoding.ASCII.GetBytes(FeatureNames[i].Name, names.AsSpan(i * 48 + 2));
+            }
+            extensions.Add(new HeaderExtension(HeaderExtensionType.FeatureNameTable, names));
+        }
+        var incompatible = IncompatibleFeatures.None;
+        if (o.DataFile is not null)
+        {
+            incompatible |= IncompatibleFeatures.ExternalDataFile;
+        }
+        if (o.CompressionType != CompressionType.Zlib)
+        {
+            incompatible |= IncompatibleFeatures.CompressionType;
+        }
+        if (o.ExtendedL2)
+        {
+            incompatible |= IncompatibleFeatures.ExtendedL2;
+        }
+        return new Qcow2Header
+        {
+            Version = o.Version,
+            ClusterBits = clusterBits,
+            Size = o.Size,
+            L1Size = (uint)l1Entries,
+            L1TableOffset = l1Entries > 0 ? l1Offset : 0,
+            RefcountTableOffset = tableOffset,
+            RefcountTableClusters = tableClusters,
+            RawIncompatible = (ulong)incompatible,
+            Incompatible = incompatible,
+            Compatible = o.LazyRefcounts ? CompatibleFeatures.LazyRefcounts : CompatibleFeatures.None,
+            Autoclear = o.DataFileRaw ? AutoclearFeatures.DataFileRaw : AutoclearFeatures.None,
+            RefcountOrder = o.Version == 3 ? refcountOrder : 4,
+            HeaderLength = (uint)(o.Version == 3 ? Qcow2Header.V3Length : Qcow2Header.V2Length),
+            Compression = o.CompressionType,
+            Extensions = extensions,
+            BackingFileName = o.BackingFile,
+        };
+    }
+
+    private static async ValueTask PreallocateAsync(BlockChild file, Qcow2CreateOptions o, int clusterBits, long perL2, long l1Entries,
+        long l1Start, long l2Start, long l2Clusters, long dataStart, long dataClusters, CancellationToken ct)
+    {
+        int cs = 1 << clusterBits;
+        int entryBytes = o.ExtendedL2 ? 16 : 8;
+        long end = (dataStart + dataClusters) << clusterBits;
+        await file.TruncateAsync(Math.Max(file.Length, Math.Max(end, (l2Start + l2Clusters) << clusterBits)), ct).ConfigureAwait(false);
+        var l1 = new byte[l1Entries * 8];
+        for (long t = 0; t < l2Clusters; t++)
+        {
+            BinaryPrimitives.WriteUInt64BigEndian(l1.AsSpan((int)(t * 8)), ((ulong)(l2Start + t) << clusterBits) | TableEntries.Copied);
+            var l2 = new byte[cs];
+            for (long i = 0; i < perL2; i++)
+            {
+                long guestCluster = t * perL2 + i;
+                if (guestCluster * cs >= o.Size)
+                {
+                    break;
+                }
+                ulong host = o.DataFile is not null ? (ulong)guestCluster << clusterBits : (ulong)(dataStart + guestCluster) << clusterBits;
+                BinaryPrimitives.WriteUInt64BigEndian(l2.AsSpan((int)(i * entryBytes)), host | TableEntries.Copied);
+                if (o.ExtendedL2)
+                {
+                    BinaryPrimitives.WriteUInt64BigEndian(l2.AsSpan((int)(i * entryBytes + 8)), TableEntries.MakeBitmap(uint.MaxValue, 0));
+                }
+            }
+            await file.WriteAsync((l2Start + t) << clusterBits, l2, WriteFlags.None, ct).ConfigureAwait(false);
+        }
+        await file.WriteAsync(l1Start << clusterBits, l1, WriteFlags.None, ct).ConfigureAwait(false);
+        if (dataClusters > 0 && o.Preallocation != Preallocation.Metadata)
+        {
+            // falloc and full both make the space real; zeroes written through the file node.
+            await file.WriteZeroesAsync(dataStart << clusterBits, dataClusters << clusterBits, WriteFlags.None, ct).ConfigureAwait(false);
+        }
+    }
+}

@@ -1,0 +1,377 @@
+using System.Buffers.Binary;
+using BlockDaemon.Core.Graph;
+using BlockDaemon.Qcow2.Format;
+
+namespace BlockDaemon.Qcow2.Engine;
+
+/// <summary>
+/// Reference counts: the refcount table (in memory, written back on flush) and refcount blocks
+/// (through a <see cref="TableCache"/>), cluster allocation, and frees deferred until the L2
+/// entries that dropped the references are on disk. Callers hold the image's metadata lock.
+/// </summary>
+internal sealed class RefcountStore
+{
+    private readonly BlockChild _file;
+    private readonly int _clusterBits;
+    private readonly int _clusterSize;
+    private readonly int _refcountOrder;
+    private readonly long _entriesPerBlock;
+    private readonly List<(long Cluster, long Count)> _pendingFrees = [];
+    private ulong[] _table;
+    private readonly HashSet<int> _dirtyTableClusters = [];
+    private long _freeHint;
+    private long _reservedStart;
+    private long _reservedEnd;
+
+    public RefcountStore(BlockChild file, int clusterBits, int refcountOrder, ulong[] table, ulong tableOffset, long fileClusters, int cacheTables)
+    {
+        _file = file;
+        _clusterBits = clusterBits;
+        _clusterSize = 1 << clusterBits;
+        _refcountOrder = refcountOrder;
+        _entriesPerBlock = ((long)_clusterSize * 8) >> refcountOrder;
+        _table = table;
+        TableOffset = tableOffset;
+        FreshFrom = fileClusters;
+        EndCluster = fileClusters;
+        Cache = new TableCache(_clusterSize, cacheTables);
+    }
+
+    public TableCache Cache { get; }
+
+    public ulong TableOffset { get; private set; }
+
+    public int TableClusters => (int)(((long)_table.Length * 8 + _clusterSize - 1) >> _clusterBits);
+
+    /// <summary>Clusters at or above this index were never written since open and read as zeroes.</summary>
+    public long FreshFrom { get; private set; }
+
+    /// <summary>One past the highest cluster the image file holds or has allocated.</summary>
+    public long EndCluster { get; private set; }
+
+    public ulong MaxRefcount => _refcountOrder == 6 ? ulong.MaxValue : (1UL << (1 << _refcountOrder)) - 1;
+
+    public bool HasPendingFrees => _pendingFrees.Count > 0;
+
+    public bool TableDirty => _dirtyTableClusters.Count > 0;
+
+    /// <summary>
+    /// Names the metadata that lives in a host cluster, or null. A cluster whose refcount reads
+    /// 0 but that holds metadata means the refcounts are corrupt; allocating it would overwrite
+    /// the header or a table, so allocation stops there instead.
+    /// </summary>
+    public Func<long, string?>? MetadataAt { get; set; }
+
+    /// <summary>The refcount table's entries (refcount block offsets, 0 where none).</summary>
+    public ReadOnlySpan<ulong> Table => _table;
+
+    /// <summary>Set when a table or header change needs the refcount table rewritten in place (grow).</summary>
+    public Func<ulong, int, CancellationToken, ValueTask>? OnTableMoved { get; set; }
+
+    public async ValueTask<ulong> GetAsync(long cluster, CancellationToken ct)
+    {
+        long blockIndex = cluster / _entriesPerBlock;
+        if (blockIndex >= _table.Length)
+        {
+            return 0;
+        }
+        ulong blockOffset = _table[blockIndex] & ~TableEntries.RefcountTableReservedMask;
+        if (blockOffset == 0)
+        {
+            return 0;
+        }
+        var block = await LoadBlockAsync(blockOffset, ct).ConfigureAwait(false);
+        return Read(block.Data, cluster % _entriesPerBlock);
+    }
+
+    /// <summary>Adds <paramref name="delta"/> to a cluster's refcount, creating refcount blocks as needed.</summary>
+    public async ValueTask AddAsync(long cluster, long delta, CancellationToken ct)
+    {
+        var block = await BlockForWriteAsync(cluster, ct).ConfigureAwait(false);
+        long index = cluster % _entriesPerBlock;
+        ulong current = Read(block.Data, index);
+        ulong updated = (ulong)((long)current + delta);
+        if ((delta < 0 && current < (ulong)(-delta)) || (delta > 0 && updated > MaxRefcount) || (delta > 0 && updated < current))
+        {
+            throw Qcow2Errors.Corrupt($"Refcount of cluster {cluster} would be {(delta < 0 ? "negative" : "too large")}");
+        }
+        Write(block.Data, index, updated);
+        block.Dirty = true;
+        if (updated == 0 && cluster < _freeHint)
+        {
+            _freeHint = cluster;
+        }
+    }
+
+    /// <summary>Allocates <paramref name="count"/> contiguous clusters (refcount 1); returns the first index.</summary>
+    public async ValueTask<long> AllocateAsync(long count, CancellationToken ct)
+    {
+        long start = _freeHint;
+        while (true)
+        {
+            long run = 0;
+            for (long c = start; run < count; c++)
+            {
+                if (c >= EndCluster || await GetAsync(c, ct).ConfigureAwait(false) == 0)
+                {
+                    RefuseMetadata(c);
+                    run++;
+                }
+                else
+                {
+                    start = c + 1;
+                    run = 0;
+                    break;
+                }
+            }
+            if (run == count)
+            {
+                break;
+            }
+        }
+        // Refcount blocks created while counting the run must not land inside it.
+        (_reservedStart, _reservedEnd) = (start, start + count);
+        try
+        {
+            for (long c = start; c < start + count; c++)
+            {
+                await AddAsync(c, 1, ct).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            (_reservedStart, _reservedEnd) = (0, 0);
+        }
+        if (count == 1 || start == _freeHint)
+        {
+            _freeHint = start + count;
+        }
+        EndCluster = Math.Max(EndCluster, start + count);
+        return start;
+    }
+
+    /// <summary>Marks clusters as written: they no longer read as zeroes.</summary>
+    public void MarkUsed(long cluster, long count)
+    {
+        if (cluster + count > FreshFrom && cluster < FreshFrom + count)
+        {
+            FreshFrom = Math.Max(FreshFrom, cluster + count);
+        }
+    }
+
+    public bool IsFresh(long cluster) => cluster >= FreshFrom;
+
+    /// <summary>Drops references once the metadata that held them is durable (see <see cref="ApplyPendingFreesAsync"/>).</summary>
+    public void FreeLater(long cluster, long count) => _pendingFrees.Add((cluster, count));
+
+    public async ValueTask<List<long>> ApplyPendingFreesAsync(CancellationToken ct)
+    {
+        var freed = new List<long>();
+        foreach (var (cluster, count) in _pendingFrees)
+        {
+            for (long c = cluster; c < cluster + count; c++)
+            {
+                await AddAsync(c, -1, ct).ConfigureAwait(false);
+                if (await GetAsync(c, ct).ConfigureAwait(false) == 0)
+                {
+                    freed.Add(c);
+                }
+            }
+        }
+        _pendingFrees.Clear();
+        return freed;
+    }
+
+    /// <summary>Writes dirty refcount blocks (not the table).</summary>
+    public async ValueTask WriteBlocksAsync(CancellationToken ct)
+    {
+        foreach (var block in Cache.DirtyTables.ToList())
+        {
+            await WriteBlockAsync(block, ct).ConfigureAwait(false);
+        }
+    }
+
+    public async ValueTask WriteBlockAsync(CachedTable block, CancellationToken ct)
+    {
+        await _file.EnsureLengthAsync((long)block.Offset + block.Data.Length, ct).ConfigureAwait(false);
+        await _file.WriteAsync((long)block.Offset, block.Data, Core.Io.WriteFlags.None, ct).ConfigureAwait(false);
+        block.Dirty = false;
+    }
+
+    /// <summary>Writes the changed clusters of the refcount table (after the blocks they point to are durable).</summary>
+    public async ValueTask WriteTableAsync(CancellationToken ct)
+    {
+        foreach (int index in _dirtyTableClusters.Order())
+        {
+            int perCluster = _clusterSize / 8;
+            var bytes = new byte[_clusterSize];
+            for (int i = 0; i < perCluster && index * perCluster + i < _table.Length; i++)
+            {
+                BinaryPrimitives.WriteUInt64BigEndian(bytes.AsSpan(i * 8), _table[index * perCluster + i]);
+            }
+            await _file.EnsureLengthAsync((long)TableOffset + ((long)(index + 1) << _clusterBits), ct).ConfigureAwait(false);
+            await _file.WriteAsync((long)TableOffset + ((long)index << _clusterBits), bytes, Core.Io.WriteFlags.None, ct).ConfigureAwait(false);
+        }
+        _dirtyTableClusters.Clear();
+    }
+
+    private async ValueTask<CachedTable> LoadBlockAsync(ulong offset, CancellationToken ct) =>
+        await Cache.GetAsync(offset, ReadTableAsync, WriteBlockAsync, ct).ConfigureAwait(false);
+
+    private ValueTask ReadTableAsync(ulong offset, Memory<byte> buffer, CancellationToken ct)
+    {
+        if ((offset & (ulong)(_clusterSize - 1)) != 0)
+        {
+            throw Qcow2Errors.Corrupt($"Refcount block offset 0x{offset:x} unaligned");
+        }
+        if (offset > long.MaxValue || (long)offset + buffer.Length > _file.Length)
+        {
+            throw Qcow2Errors.Corrupt($"Refcount block offset 0x{offset:x} is beyond the end of the image file");
+        }
+        return _file.ReadAsync((long)offset, buffer, ct);
+    }
+
+    private async ValueTask<CachedTable> BlockForWriteAsync(long cluster, CancellationToken ct)
+    {
+        long blockIndex = cluster / _entriesPerBlock;
+        if (blockIndex >= _table.Length)
+        {
+            await GrowTableAsync(blockIndex + 1, ct).ConfigureAwait(false);
+        }
+        ulong blockOffset = _table[blockIndex] & ~TableEntries.RefcountTableReservedMask;
+        if (blockOffset != 0)
+        {
+            return await LoadBlockAsync(blockOffset, ct).ConfigureAwait(false);
+        }
+        // A new refcount block goes into the first free cluster; when that cluster is one the
+        // block itself covers, the block counts itself.
+        long location = await FindFreeAsync(ct).ConfigureAwait(false);
+        EndCluster = Math.Max(EndCluster, location + 1);
+        var block = await Cache.GetAsync((ulong)location << _clusterBits, null, WriteBlockAsync, ct).ConfigureAwait(false);
+        _table[blockIndex] = (ulong)location << _clusterBits;
+        _dirtyTableClusters.Add((int)(blockIndex * 8 / _clusterSize));
+        MarkUsed(location, 1);
+        if (location / _entriesPerBlock == blockIndex)
+        {
+            Write(block.Data, location % _entriesPerBlock, 1);
+        }
+        else
+        {
+            await AddAsync(location, 1, ct).ConfigureAwait(false);
+        }
+        if (location < _freeHint + 1)
+        {
+            _freeHint = location + 1;
+        }
+        return block;
+    }
+
+    private async ValueTask<long> FindFreeAsync(CancellationToken ct)
+    {
+        for (long c = _freeHint; ; c++)
+        {
+            if (c >= _reservedStart && c < _reservedEnd)
+            {
+                c = _reservedEnd - 1;
+                continue;
+            }
+            if (c >= EndCluster || await GetAsync(c, ct).ConfigureAwait(false) == 0)
+            {
+                RefuseMetadata(c);
+                return c;
+            }
+        }
+    }
+
+    private void RefuseMetadata(long cluster)
+    {
+        if (MetadataAt?.Invoke(cluster) is { } what)
+        {
+            throw Qcow2Errors.Corrupt(
+                $"Preventing invalid allocation over metadata: host cluster {cluster} holds the {what} but its refcount is 0 (the image is corrupt; 'qemu-img check -r all' repairs it)");
+        }
+    }
+
+    // Builds a bigger table at the end of the image with the refcount blocks that cover it,
+    // switches the header to it, then frees the old one.
+    private async ValueTask GrowTableAsync(long minEntries, CancellationToken ct)
+    {
+        int perCluster = _clusterSize / 8;
+        long start = EndCluster;
+        long newEntries = Math.Max(minEntries, (long)_table.Length * 3 / 2);
+        long tableClusters, newBlocks = 0;
+        while (true)
+        {
+            tableClusters = (newEntries + perCluster - 1) / perCluster;
+            long end = start + newBlocks + tableClusters;
+            long needed = 0;
+            for (long b = start / _entriesPerBlock; b <= (end - 1) / _entriesPerBlock; b++)
+            {
+                if (b >= _table.Length || _table[b] == 0)
+                {
+                    needed++;
+                }
+            }
+            long lastBlock = (end - 1) / _entriesPerBlock;
+            if (lastBlock >= newEntries)
+            {
+                newEntries = lastBlock + 1;
+                continue;
+            }
+            if (needed == newBlocks)
+            {
+                break;
+            }
+            newBlocks = needed;
+        }
+        if (tableClusters * _clusterSize > Qcow2Limits.MaxRefcountTableBytes)
+        {
+            throw Qcow2Errors.NotSupported("Cannot grow the refcount table beyond its maximum size; the image is too big");
+        }
+        var newTable = new ulong[tableClusters * perCluster];
+        _table.CopyTo(newTable, 0);
+        long areaEnd = start + newBlocks + tableClusters;
+        long nextBlock = start;
+        for (long b = start / _entriesPerBlock; b <= (areaEnd - 1) / _entriesPerBlock; b++)
+        {
+            if (newTable[b] == 0)
+            {
+                newTable[b] = (ulong)nextBlock << _clusterBits;
+                var created = await Cache.GetAsync((ulong)nextBlock << _clusterBits, null, WriteBlockAsync, ct).ConfigureAwait(false);
+                created.Dirty = true;
+                nextBlock++;
+            }
+        }
+        var oldTable = _table;
+        ulong oldOffset = TableOffset;
+        int oldClusters = TableClusters;
+        _table = newTable;
+        EndCluster = areaEnd;
+        MarkUsed(start, areaEnd - start);
+        for (long c = start; c < areaEnd; c++)
+        {
+            await AddAsync(c, 1, ct).ConfigureAwait(false);
+        }
+        // New blocks and table must be durable before the header points at them.
+        await WriteBlocksAsync(ct).ConfigureAwait(false);
+        TableOffset = (ulong)(start + newBlocks) << _clusterBits;
+        _dirtyTableClusters.Clear();
+        for (int i = 0; i < tableClusters; i++)
+        {
+            _dirtyTableClusters.Add(i);
+        }
+        await _file.EnsureLengthAsync(areaEnd << _clusterBits, ct).ConfigureAwait(false);
+        await WriteTableAsync(ct).ConfigureAwait(false);
+        await _file.FlushAsync(ct).ConfigureAwait(false);
+        if (OnTableMoved is { } moved)
+        {
+            await moved(TableOffset, (int)tableClusters, ct).ConfigureAwait(false);
+        }
+        _ = oldTable;
+        FreeLater((long)(oldOffset >> _clusterBits), oldClusters);
+    }
+
+    private ulong Read(byte[] block, long index) => Refcounts.Read(block, _refcountOrder, index);
+
+    private void Write(byte[] block, long index, ulong value) => Refcounts.Write(block, _refcountOrder, index, value);
+}

@@ -1,0 +1,83 @@
+using System.Buffers.Binary;
+using BlockDaemon.Core.Errors;
+using BlockDaemon.Core.Io;
+using BlockDaemon.Qcow2.Engine;
+
+namespace BlockDaemon.Qcow2;
+
+public sealed partial class Qcow2Driver
+{
+    public async ValueTask TruncateAsync(long length, CancellationToken ct)
+    {
+        if (length < _size)
+        {
+            // Shrinking would have to discard data and snapshots' views; qsd refuses it too
+            // for images in use, and an offline tool does it better.
+            throw new BlockException(BlockErrorKind.NotSupported, "qcow2 doesn't support shrinking images yet");
+        }
+        if (length % 512 != 0)
+        {
+            throw BlockException.Invalid("The new size must be a multiple of 512");
+        }
+        await _lock.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            await BeginWriteAsync(ct).ConfigureAwait(false);
+            long coveredPerL1 = (long)_map.EntriesPerTable << _clusterBits;
+            long neededL1 = (length + coveredPerL1 - 1) / coveredPerL1;
+            if (neededL1 * 8 > Qcow2Limits.MaxL1Bytes)
+            {
+                throw BlockException.Invalid("Active L1 table too large");
+            }
+            // Everything the new L1 table will point to must be on disk before it is.
+            await FlushMetadataAsync(ct).ConfigureAwait(false);
+            if (neededL1 > _map.L1.Length)
+            {
+                await GrowL1Async((int)neededL1, ct).ConfigureAwait(false);
+            }
+            var sizeBytes = new byte[8];
+            BinaryPrimitives.WriteUInt64BigEndian(sizeBytes, (ulong)length);
+            await _file.WriteAsync(24, sizeBytes, WriteFlags.None, ct).ConfigureAwait(false);
+            await _file.FlushAsync(ct).ConfigureAwait(false);
+            _header = _header with { Size = length };
+            _size = length;
+        }
+        finally
+        {
+            _lock.Release();
+        }
+    }
+
+    private async ValueTask GrowL1Async(int entries, CancellationToken ct)
+    {
+        var l1 = new ulong[entries];
+        _map.L1.CopyTo(l1, 0);
+        long bytes = (long)entries * 8;
+        long clusters = (bytes + _clusterSize - 1) >> _clusterBits;
+        long start = await _refcounts.AllocateAsync(clusters, ct).ConfigureAwait(false);
+        _refcounts.MarkUsed(start, clusters);
+        await _file.EnsureLengthAsync(_refcounts.EndCluster << _clusterBits, ct).ConfigureAwait(false);
+        var table = new byte[clusters << _clusterBits];
+        for (int i = 0; i < entries; i++)
+        {
+            BinaryPrimitives.WriteUInt64BigEndian(table.AsSpan(i * 8), l1[i]);
+        }
+        ulong offset = (ulong)start << _clusterBits;
+        await _file.WriteAsync((long)offset, table, WriteFlags.None, ct).ConfigureAwait(false);
+        await FlushMetadataAsync(ct).ConfigureAwait(false);
+        await _file.FlushAsync(ct).ConfigureAwait(false);
+        // l1_size (36) and l1_table_offset (40) are adjacent: one write switches both.
+        var fields = new byte[12];
+        BinaryPrimitives.WriteUInt32BigEndian(fields, (uint)entries);
+        BinaryPrimitives.WriteUInt64BigEndian(fields.AsSpan(4), offset);
+        await _file.WriteAsync(36, fields, WriteFlags.None, ct).ConfigureAwait(false);
+        await _file.FlushAsync(ct).ConfigureAwait(false);
+        long oldClusters = ((long)_map.L1.Length * 8 + _clusterSize - 1) >> _clusterBits;
+        if (_map.L1Offset != 0 && _map.L1.Length > 0)
+        {
+            _refcounts.FreeLater((long)(_map.L1Offset >> _clusterBits), oldClusters);
+        }
+        _map.ReplaceL1(l1, offset);
+        _header = _header with { L1Size = (uint)entries, L1TableOffset = offset };
+    }
+}

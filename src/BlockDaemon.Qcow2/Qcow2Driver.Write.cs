@@ -1,0 +1,444 @@
+using System.Buffers;
+using BlockDaemon.Core.Io;
+using BlockDaemon.Qcow2.Engine;
+using BlockDaemon.Qcow2.Format;
+
+namespace BlockDaemon.Qcow2;
+
+public sealed partial class Qcow2Driver
+{
+    private const uint AllSubclusters = uint.MaxValue;
+
+    public async ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data, WriteFlags flags, CancellationToken ct)
+    {
+        List<Extent>? inPlace;
+        await _lock.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            await BeginWriteAsync(ct).ConfigureAwait(false);
+            inPlace = await ResolveInPlaceAsync(offset, data.Length, ct).ConfigureAwait(false);
+            if (inPlace is null)
+            {
+                await AllocatingWriteAsync(offset, data, ct).ConfigureAwait(false);
+                return;
+            }
+        }
+        finally
+        {
+            _lock.Release();
+        }
+        // Every cluster is ours alone and allocated: overwrite in place, outside the lock.
+        foreach (var extent in inPlace)
+        {
+            await _data.WriteAsync((long)extent.HostOffset, data.Slice((int)(extent.GuestOffset - offset), (int)extent.Length), WriteFlags.None, ct).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Before the first write: autoclear bits this version does not maintain are cleared (the
+    /// bitmaps extension would go stale as guest writes land), as the specification asks.
+    /// </summary>
+    private async ValueTask BeginWriteAsync(CancellationToken ct)
+    {
+        BeginOperation();
+        if (_writePrepared)
+        {
+            return;
+        }
+        if ((_header.Incompatible & IncompatibleFeatures.Dirty) != 0)
+        {
+            await RepairDirtyImageAsync(ct).ConfigureAwait(false);
+        }
+        var keep = _header.Autoclear & AutoclearFeatures.DataFileRaw;
+        if (IsV3 && keep != _header.Autoclear)
+        {
+            var bytes = new byte[8];
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt64BigEndian(bytes, (ulong)keep);
+            await _file.WriteAsync(88, bytes, WriteFlags.None, ct).ConfigureAwait(false);
+            await _file.FlushAsync(ct).ConfigureAwait(false);
+            _header = _header with { Autoclear = keep };
+        }
+        _writePrepared = true;
+    }
+
+    /// <summary>
+    /// The dirty bit says refcounts may be stale (lazy refcounts, then a crash): rebuild them
+    /// before the first allocation trusts them, then clear the bit, as qemu does on open.
+    /// </summary>
+    private async ValueTask RepairDirtyImageAsync(CancellationToken ct)
+    {
+        var result = await Check.Qcow2Checker.CheckAsync(_file, repair: true, ct).ConfigureAwait(false);
+        if (result.Corruptions > result.CorruptionsFixed)
+        {
+            throw Qcow2Errors.Corrupt("Could not repair dirty image: " + string.Join("; ", result.Messages.Take(3)));
+        }
+        var fields = new byte[12];
+        await _file.ReadAsync(48, fields, ct).ConfigureAwait(false);
+        ulong tableOffset = System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(fields);
+        uint tableClusters = System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(fields.AsSpan(8));
+        var tableBytes = new byte[(long)tableClusters << _clusterBits];
+        await _file.ReadAsync((long)tableOffset, tableBytes, ct).ConfigureAwait(false);
+        var table = new ulong[tableBytes.Length / 8];
+        for (int i = 0; i < table.Length; i++)
+        {
+            table[i] = System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(tableBytes.AsSpan(i * 8));
+        }
+        var l1Bytes = new byte[_map.L1.Length * 8];
+        await _file.ReadAsync((long)_map.L1Offset, l1Bytes, ct).ConfigureAwait(false);
+        var l1 = new ulong[_map.L1.Length];
+        for (int i = 0; i < l1.Length; i++)
+        {
+            l1[i] = System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(l1Bytes.AsSpan(i * 8));
+        }
+        AttachRefcounts(new RefcountStore(_file, _clusterBits, _header.RefcountOrder, table, tableOffset,
+            (_file.Length + _clusterSize - 1) >> _clusterBits, _refcounts.Cache.Capacity));
+        _tableClusters = null;
+        _map.Reload(_refcounts, l1);
+        ulong incompatible = _header.RawIncompatible & ~(ulong)IncompatibleFeatures.Dirty;
+        var bytes = new byte[8];
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt64BigEndian(bytes, incompatible);
+        await _file.WriteAsync(72, bytes, WriteFlags.None, ct).ConfigureAwait(false);
+        await _file.FlushAsync(ct).ConfigureAwait(false);
+        _header = _header with
+        {
+            RawIncompatible = incompatible,
+            Incompatible = (IncompatibleFeatures)incompatible,
+            RefcountTableOffset = tableOffset,
+            RefcountTableClusters = tableClusters,
+        };
+    }
+
+    private void BeginOperation()
+    {
+        _map.Cache.BeginOperation();
+        _refcounts.Cache.BeginOperation();
+    }
+
+    /// <summary>The host extents of a write that needs no allocation, or null when some cluster does.</summary>
+    private async ValueTask<List<Extent>?> ResolveInPlaceAsync(long offset, long length, CancellationToken ct)
+    {
+        var extents = new List<Extent>();
+        long end = offset + length;
+        while (offset < end)
+        {
+            long cluster = offset >> _clusterBits;
+            long inCluster = offset & (_clusterSize - 1);
+            long chunk = Math.Min(end - offset, _clusterSize - inCluster);
+            var (entry, bitmap) = await _map.LookupAsync(cluster, ct).ConfigureAwait(false);
+            if (!IsOwnedData(entry, bitmap))
+            {
+                return null;
+            }
+            ulong host = entry & TableEntries.OffsetMask;
+            CheckAligned(host);
+            Add(extents, new Extent(ExtentKind.Data, offset, chunk, host + (ulong)inCluster, 0));
+            offset += chunk;
+        }
+        return extents;
+    }
+
+    // A plain data cluster referenced only by the active L2 table, every subcluster allocated.
+    private bool IsOwnedData(ulong entry, ulong bitmap) =>
+        (entry & TableEntries.Copied) != 0
+        && (entry & TableEntries.Compressed) == 0
+        && IsAllocated(entry)
+        && (_map.ExtendedL2 ? TableEntries.AllocatedBits(bitmap) == AllSubclusters : !IsV3 || (entry & TableEntries.ZeroFlag) == 0);
+
+    /// <summary>
+    /// A write that allocates: clusters that are not owned data get a new host cluster (in runs,
+    /// so sequential writes stay contiguous), filled with the old guest view around the new
+    /// bytes; then their L2 entries point to them. Runs under the metadata lock.
+    /// </summary>
+    private async ValueTask AllocatingWriteAsync(long offset, ReadOnlyMemory<byte> data, CancellationToken ct)
+    {
+        long end = offset + data.Length;
+        long first = offset >> _clusterBits;
+        long last = (end - 1) >> _clusterBits;
+        var entries = new (ulong Entry, ulong Bitmap)[last - first + 1];
+        for (long c = first; c <= last; c++)
+        {
+            entries[c - first] = await _map.LookupAsync(c, ct).ConfigureAwait(false);
+        }
+        var hosts = new long[entries.Length];
+        var fresh = new bool[entries.Length];
+        for (int i = 0; i < entries.Length;)
+        {
+            if (ReusableHost(entries[i].Entry, entries[i].Bitmap) is { } reuse)
+            {
+                hosts[i++] = reuse;
+                continue;
+            }
+            int run = 1;
+            while (i + run < entries.Length && ReusableHost(entries[i + run].Entry, entries[i + run].Bitmap) is null)
+            {
+                run++;
+            }
+            long start = await AllocateDataAsync(first + i, run, ct).ConfigureAwait(false);
+            for (int k = 0; k < run; k++)
+            {
+                hosts[i + k] = (start + k) << _clusterBits;
+                fresh[i + k] = _refcounts.IsFresh(start + k) && !HasDataFile;
+            }
+            i += run;
+        }
+        await _file.EnsureLengthAsync(_refcounts.EndCluster << _clusterBits, ct).ConfigureAwait(false);
+
+        byte[] scratch = ArrayPool<byte>.Shared.Rent(_clusterSize);
+        try
+        {
+            for (int i = 0; i < entries.Length; i++)
+            {
+                long cluster = first + i;
+                long clusterStart = cluster << _clusterBits;
+                long from = Math.Max(offset, clusterStart);
+                long to = Math.Min(end, clusterStart + _clusterSize);
+                var (entry, bitmap) = entries[i];
+                var piece = data.Slice((int)(from - offset), (int)(to - from));
+                bool owned = IsOwnedData(entry, bitmap);
+                bool whole = from == clusterStart && to == clusterStart + _clusterSize;
+                if (owned || whole || (fresh[i] && await ReadsAsZeroesAsync(entry, bitmap, clusterStart, ct).ConfigureAwait(false)))
+                {
+                    await _data.WriteAsync(hosts[i] + (from - clusterStart), piece, WriteFlags.None, ct).ConfigureAwait(false);
+                }
+                else
+                {
+                    // Copy on write: the cluster's current guest view around the new bytes.
+                    var cluster0 = scratch.AsMemory(0, _clusterSize);
+                    await ReadCurrentViewAsync(clusterStart, cluster0, from, to, ct).ConfigureAwait(false);
+                    piece.CopyTo(cluster0[(int)(from - clusterStart)..]);
+                    await _data.WriteAsync(hosts[i], cluster0, WriteFlags.None, ct).ConfigureAwait(false);
+                }
+                _refcounts.MarkUsed(hosts[i] >> _clusterBits, 1);
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(scratch);
+        }
+        for (int i = 0; i < entries.Length; i++)
+        {
+            await SetMappingAsync(first + i, entries[i].Entry, (ulong)hosts[i] | TableEntries.Copied,
+                _map.ExtendedL2 ? TableEntries.MakeBitmap(AllSubclusters, 0) : 0, ct).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The host cluster a write may reuse in place (ours alone, maybe zero-flagged), or null.</summary>
+    private long? ReusableHost(ulong entry, ulong bitmap)
+    {
+        ulong host = entry & TableEntries.OffsetMask;
+        if ((entry & TableEntries.Copied) == 0 || (entry & TableEntries.Compressed) != 0 || !IsAllocated(entry))
+        {
+            return null;
+        }
+        CheckAligned(host);
+        _ = bitmap;
+        return (long)host;
+    }
+
+    private async ValueTask<long> AllocateDataAsync(long guestCluster, int count, CancellationToken ct)
+    {
+        if (HasDataFile)
+        {
+            // External data file: guest and host offsets are the same; it has no refcounts.
+            return guestCluster;
+        }
+        return await _refcounts.AllocateAsync(count, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>True when the old view of the cluster is all zeroes (so a fresh cluster needs no fill).</summary>
+    private ValueTask<bool> ReadsAsZeroesAsync(ulong entry, ulong bitmap, long clusterStart, CancellationToken ct)
+    {
+        _ = ct;
+        if ((entry & TableEntries.Compressed) != 0)
+        {
+            return ValueTask.FromResult(false);
+        }
+        if (_map.ExtendedL2)
+        {
+            uint zero = TableEntries.ZeroBits(bitmap);
+            return ValueTask.FromResult(TableEntries.AllocatedBits(bitmap) == 0 && (zero == AllSubclusters || NoBackingAt(clusterStart)));
+        }
+        if (IsV3 && (entry & TableEntries.ZeroFlag) != 0)
+        {
+            return ValueTask.FromResult(true);
+        }
+        return ValueTask.FromResult(!IsAllocated(entry) && NoBackingAt(clusterStart));
+    }
+
+    private bool NoBackingAt(long guestOffset) => _backing is null || _backing.Length <= guestOffset;
+
+    /// <summary>Reads the guest view of a cluster outside [from, to) into <paramref name="cluster"/>.</summary>
+    private async ValueTask ReadCurrentViewAsync(long clusterStart, Memory<byte> cluster, long from, long to, CancellationToken ct)
+    {
+        if (from > clusterStart)
+        {
+            foreach (var extent in await ResolveAsync(clusterStart, from - clusterStart, ct).ConfigureAwait(false))
+            {
+                await ReadExtentAsync(extent, cluster.Slice((int)(extent.GuestOffset - clusterStart), (int)extent.Length), ct).ConfigureAwait(false);
+            }
+        }
+        long clusterEnd = clusterStart + _clusterSize;
+        if (to < clusterEnd)
+        {
+            foreach (var extent in await ResolveAsync(to, clusterEnd - to, ct).ConfigureAwait(false))
+            {
+                await ReadExtentAsync(extent, cluster.Slice((int)(extent.GuestOffset - clusterStart), (int)extent.Length), ct).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>Points a guest cluster at a new entry; references the old entry held are dropped once it is durable.</summary>
+    private async ValueTask SetMappingAsync(long guestCluster, ulong oldEntry, ulong newEntry, ulong newBitmap, CancellationToken ct)
+    {
+        var table = await _map.TableForWriteAsync(guestCluster, ct).ConfigureAwait(false);
+        _map.WriteEntry(table, (int)(guestCluster % _map.EntriesPerTable), newEntry, newBitmap);
+        ReleaseOld(oldEntry, newEntry);
+    }
+
+    private void ReleaseOld(ulong oldEntry, ulong newEntry)
+    {
+        if (HasDataFile)
+        {
+            return;
+        }
+        if ((oldEntry & TableEntries.Compressed) != 0)
+        {
+            var (host, length) = TableEntries.CompressedExtent(oldEntry, _clusterBits);
+            long firstCluster = (long)(host >> _clusterBits);
+            long lastCluster = (long)((host + length - 1) >> _clusterBits);
+            _refcounts.FreeLater(firstCluster, lastCluster - firstCluster + 1);
+            return;
+        }
+        ulong oldHost = oldEntry & TableEntries.OffsetMask;
+        if (oldHost != 0 && oldHost != (newEntry & TableEntries.OffsetMask))
+        {
+            _refcounts.FreeLater((long)(oldHost >> _clusterBits), 1);
+        }
+    }
+
+    public async ValueTask WriteZeroesAsync(long offset, long length, WriteFlags flags, CancellationToken ct)
+    {
+        long end = offset + length;
+        long alignedStart = (offset + _clusterSize - 1) & ~(long)(_clusterSize - 1);
+        long alignedEnd = end & ~(long)(_clusterSize - 1);
+        if (!IsV3 || alignedStart >= alignedEnd)
+        {
+            await WriteZeroBuffersAsync(offset, length, ct).ConfigureAwait(false);
+            return;
+        }
+        if (offset < alignedStart)
+        {
+            await WriteZeroBuffersAsync(offset, alignedStart - offset, ct).ConfigureAwait(false);
+        }
+        await ZeroClustersAsync(alignedStart >> _clusterBits, (alignedEnd - alignedStart) >> _clusterBits,
+            unmap: (flags & WriteFlags.MayUnmap) != 0, ct).ConfigureAwait(false);
+        if (alignedEnd < end)
+        {
+            await WriteZeroBuffersAsync(alignedEnd, end - alignedEnd, ct).ConfigureAwait(false);
+        }
+    }
+
+    public async ValueTask DiscardAsync(long offset, long length, CancellationToken ct)
+    {
+        long end = offset + length;
+        long alignedStart = (offset + _clusterSize - 1) & ~(long)(_clusterSize - 1);
+        long alignedEnd = end == _size ? (end + _clusterSize - 1) & ~(long)(_clusterSize - 1) : end & ~(long)(_clusterSize - 1);
+        if (alignedStart >= alignedEnd)
+        {
+            return;
+        }
+        if (IsV3)
+        {
+            await ZeroClustersAsync(alignedStart >> _clusterBits, (alignedEnd - alignedStart) >> _clusterBits, unmap: true, ct).ConfigureAwait(false);
+            return;
+        }
+        // Version 2 has no zero flag: a discarded cluster would fall through to the backing
+        // file and show older data, so with a backing file the (advisory) discard is dropped, as qemu does.
+        if (_backing is not null)
+        {
+            return;
+        }
+        await _lock.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            await BeginWriteAsync(ct).ConfigureAwait(false);
+            for (long c = alignedStart >> _clusterBits; c < alignedEnd >> _clusterBits; c++)
+            {
+                var (entry, _) = await _map.LookupAsync(c, ct).ConfigureAwait(false);
+                if (entry != 0)
+                {
+                    await SetMappingAsync(c, entry, 0, 0, ct).ConfigureAwait(false);
+                }
+            }
+        }
+        finally
+        {
+            _lock.Release();
+        }
+    }
+
+    private async ValueTask ZeroClustersAsync(long first, long count, bool unmap, CancellationToken ct)
+    {
+        await _lock.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            for (long c = first; c < first + count; c++)
+            {
+                await BeginWriteAsync(ct).ConfigureAwait(false);
+                var (entry, bitmap) = await _map.LookupAsync(c, ct).ConfigureAwait(false);
+                ulong host;
+                if (DataFileRaw)
+                {
+                    // The raw data file must always read as the guest disk: zero it there too,
+                    // and keep the identity mapping.
+                    await _data.WriteZeroesAsync(c << _clusterBits, Math.Min(_clusterSize, _data.Length - (c << _clusterBits)),
+                        unmap ? WriteFlags.MayUnmap : WriteFlags.None, ct).ConfigureAwait(false);
+                    host = ((ulong)c << _clusterBits) | TableEntries.Copied;
+                }
+                else
+                {
+                    bool keep = !unmap && ReusableHost(entry, bitmap) is not null;
+                    host = keep ? (entry & TableEntries.OffsetMask) | TableEntries.Copied : 0;
+                }
+                ulong newEntry, newBitmap;
+                if (_map.ExtendedL2)
+                {
+                    (newEntry, newBitmap) = (host, TableEntries.MakeBitmap(0, AllSubclusters));
+                }
+                else
+                {
+                    (newEntry, newBitmap) = (host | TableEntries.ZeroFlag, 0);
+                }
+                if (newEntry != entry || newBitmap != bitmap)
+                {
+                    await SetMappingAsync(c, entry, newEntry, newBitmap, ct).ConfigureAwait(false);
+                }
+            }
+        }
+        finally
+        {
+            _lock.Release();
+        }
+    }
+
+    private async ValueTask WriteZeroBuffersAsync(long offset, long length, CancellationToken ct)
+    {
+        int chunk = (int)Math.Min(length, 1 << 20);
+        byte[] zeroes = ArrayPool<byte>.Shared.Rent(chunk);
+        try
+        {
+            Array.Clear(zeroes, 0, chunk);
+            while (length > 0)
+            {
+                int n = (int)Math.Min(length, chunk);
+                await WriteAsync(offset, zeroes.AsMemory(0, n), WriteFlags.None, ct).ConfigureAwait(false);
+                offset += n;
+                length -= n;
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(zeroes);
+        }
+    }
+}

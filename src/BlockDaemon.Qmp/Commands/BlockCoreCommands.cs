@@ -1,0 +1,101 @@
+using System.Text.Json.Nodes;
+using BlockDaemon.Core.Graph;
+
+namespace BlockDaemon.Qmp.Commands;
+
+/// <summary>block-core.json: adding, removing, querying and resizing nodes; write thresholds.</summary>
+public static class BlockCoreCommands
+{
+    internal static void Register(CommandRegistry registry)
+    {
+        registry.Add("blockdev-add", BlockdevAdd);
+        registry.Add("blockdev-del", BlockdevDel);
+        registry.Add("query-named-block-nodes", QueryNamedBlockNodes);
+        registry.Add("query-block", QueryBlock);
+        registry.Add("x-debug-query-block-graph", QueryBlockGraph);
+        registry.Add("block_resize", BlockResize);
+        registry.Add("block-set-write-threshold", SetWriteThreshold);
+    }
+
+    public static async Task<JsonNode?> BlockdevAdd(CommandContext context, JsonObject arguments)
+    {
+        if (arguments["node-name"] is null)
+        {
+            throw QmpException.Generic("'node-name' must be specified for the root node");
+        }
+        await context.Graph.AddNodeAsync(OptionConverter.ToOptions(arguments)).ConfigureAwait(false);
+        return null;
+    }
+
+    private static async Task<JsonNode?> BlockdevDel(CommandContext context, JsonObject arguments)
+    {
+        await context.Graph.DeleteNodeAsync(arguments["node-name"]!.GetValue<string>()).ConfigureAwait(false);
+        return null;
+    }
+
+    private static Task<JsonNode?> QueryNamedBlockNodes(CommandContext context, JsonObject arguments)
+    {
+        bool flat = arguments["flat"]?.GetValue<bool>() ?? false;
+        var list = new JsonArray();
+        for (int i = context.Graph.Nodes.Count - 1; i >= 0; i--)
+        {
+            list.Add((JsonNode)BlockInfoBuilder.DeviceInfo(context.Graph.Nodes[i], flat));
+        }
+        return Task.FromResult<JsonNode?>(list);
+    }
+
+    // qsd lists only named backends here; exports and jobs use anonymous ones.
+    private static Task<JsonNode?> QueryBlock(CommandContext context, JsonObject arguments)
+    {
+        var list = new JsonArray();
+        foreach (var user in context.Graph.Users.Where(u => u.Name is not null && u.Root is not null))
+        {
+            list.Add((JsonNode)new JsonObject
+            {
+                ["device"] = user.Name,
+                ["type"] = "unknown",
+                ["removable"] = false,
+                ["locked"] = false,
+                ["inserted"] = BlockInfoBuilder.DeviceInfo(user.Root!.Node),
+                ["io-status"] = "ok",
+            });
+        }
+        return Task.FromResult<JsonNode?>(list);
+    }
+
+    private static Task<JsonNode?> QueryBlockGraph(CommandContext context, JsonObject arguments) =>
+        Task.FromResult<JsonNode?>(BlockInfoBuilder.Graph(context.Graph));
+
+    private static async Task<JsonNode?> BlockResize(CommandContext context, JsonObject arguments)
+    {
+        string? device = arguments["device"]?.GetValue<string>();
+        string? nodeName = arguments["node-name"]?.GetValue<string>();
+        long size = arguments["size"]!.GetValue<long>();
+        var node = (nodeName is null ? null : context.Graph.FindNode(nodeName))
+            ?? throw QmpException.Generic($"Cannot find device='{device ?? ""}' nor node-name='{nodeName ?? ""}'");
+        if (size < 0)
+        {
+            throw QmpException.Generic("Parameter 'size' expects a >0 size");
+        }
+        // Like QEMU, a temporary anonymous user takes the resize permission for the duration.
+        var user = context.Graph.AttachUser(null, node, BlockPermissions.Resize, BlockPermissions.All);
+        try
+        {
+            await user.Root!.TruncateAsync(size).ConfigureAwait(false);
+        }
+        finally
+        {
+            context.Graph.DetachUser(user);
+        }
+        return null;
+    }
+
+    private static Task<JsonNode?> SetWriteThreshold(CommandContext context, JsonObject arguments)
+    {
+        string nodeName = arguments["node-name"]!.GetValue<string>();
+        var node = context.Graph.FindNode(nodeName) ?? throw QmpException.Generic($"Device '{nodeName}' not found");
+        var threshold = arguments["write-threshold"]!;
+        node.WriteThreshold = threshold.AsValue().TryGetValue(out long l) ? l : unchecked((long)threshold.GetValue<ulong>());
+        return Task.FromResult<JsonNode?>(null);
+    }
+}

@@ -1,0 +1,30 @@
+using BlockDaemon.Core.Graph;
+using BlockDaemon.Qmp.Schema;
+using BlockDaemon.Qmp.Server;
+
+namespace BlockDaemon.Qmp.Commands;
+
+/// <summary>What a command handler may use. Handlers run on the control loop.</summary>
+public sealed class CommandContext
+{
+    public required BlockGraph Graph { get; init; }
+    public required QmpSchema Schema { get; init; }
+    public required EventBus Events { get; init; }
+    public required IDaemonControl Daemon { get; init; }
+
+    /// <summary>The session that sent the command (null for commands from the command line).</summary>
+    public QmpSession? Session { get; init; }
+
+    /// <summary>Work to run once the command's reply is queued (e.g. quit: the reply must go out first).</summary>
+    public List<Action> AfterReply { get; } = [];
+}
+
+/// <summary>What the hosting process offers to commands.</summary>
+public interface IDaemonControl
+{
+    /// <summary>Asks the daemon to shut down cleanly; monitors still write what they have queued.</summary>
+    void RequestShutdown();
+
+    /// <summary>The version reported by the greeting and query-version.</summary>
+    (int Major, int Minor, int Micro, string Package) Version { get; }
+}

@@ -1,0 +1,13 @@
+using System.Collections.Concurrent;
+using BlockDaemon.Core.Events;
+
+namespace BlockDaemon.TestKit;
+
+/// <summary>Keeps every block-layer event, thread-safely, for assertions.</summary>
+public sealed class RecordingEventSink : IBlockEventSink
+{
+    public ConcurrentQueue<WriteThresholdEvent> WriteThresholdEvents { get; } = new();
+
+    public void WriteThresholdExceeded(string nodeName, long amountExceeded, long writeThreshold) =>
+        WriteThresholdEvents.Enqueue(new WriteThresholdEvent(nodeName, amountExceeded, writeThreshold));
+}
