@@ -18,35 +18,50 @@ public sealed partial class Qcow2Driver
         _refcounts = refcounts;
         _refcounts.OnTableMoved = OnRefcountTableMovedAsync;
         _refcounts.MetadataAt = MetadataAt;
+        _refcounts.BeforeMetadataWrite = CheckMetadataWrite;
+        _map.BeforeMetadataWrite = CheckMetadataWrite;
+    }
+
+    // The metadata whose place the header and tables name: (QEMU's name, offset, bytes).
+    private IEnumerable<(string Name, ulong Offset, long Bytes)> FixedMetadata()
+    {
+        yield return (MetadataNames.Header, 0, _clusterSize);
+        yield return (MetadataNames.RefcountTable, _header.RefcountTableOffset, (long)_header.RefcountTableClusters << _clusterBits);
+        yield return (MetadataNames.ActiveL1, _map.L1Offset, _map.L1.Length * 8L);
+        if (Snapshots.Count > 0)
+        {
+            yield return (MetadataNames.SnapshotTable, _header.SnapshotsOffset, Snapshots.Sum(s => (long)s.EncodedLength));
+        }
+        foreach (var snapshot in Snapshots)
+        {
+            yield return (MetadataNames.InactiveL1, snapshot.L1TableOffset, snapshot.L1Size * 8L);
+        }
     }
 
     private string? MetadataAt(long cluster)
     {
-        if (cluster == 0)
+        foreach (var (name, offset, bytes) in FixedMetadata())
         {
-            return "image header";
-        }
-        if (Covers(cluster, _header.RefcountTableOffset, (long)_header.RefcountTableClusters << _clusterBits))
-        {
-            return "refcount table";
-        }
-        if (Covers(cluster, _map.L1Offset, _map.L1.Length * 8L))
-        {
-            return "active L1 table";
-        }
-        if (Covers(cluster, _header.SnapshotsOffset, Snapshots.Sum(s => (long)s.EncodedLength)))
-        {
-            return "snapshot table";
-        }
-        foreach (var snapshot in Snapshots)
-        {
-            if (Covers(cluster, snapshot.L1TableOffset, snapshot.L1Size * 8L))
+            if (Covers(cluster, offset, bytes))
             {
-                return $"L1 table of snapshot '{snapshot.Name}'";
+                return name;
             }
         }
         _tableClusters ??= CollectTableClusters();
         return _tableClusters.Contains(cluster) ? "an L2 table or refcount block" : null;
+    }
+
+    // QEMU's overlap check before every metadata write: a table must never land on the header
+    // or on another table, whatever the (possibly corrupt) pointers say.
+    private void CheckMetadataWrite(ulong offset, long length, string what)
+    {
+        foreach (var (name, start, bytes) in FixedMetadata())
+        {
+            if (name != what && bytes > 0 && offset < start + (ulong)bytes && start < offset + (ulong)length)
+            {
+                throw Qcow2Errors.Corrupt($"Preventing invalid write on metadata (overlaps with {name})");
+            }
+        }
     }
 
     private bool Covers(long cluster, ulong offset, long bytes)

@@ -116,7 +116,10 @@ public sealed partial class Qcow2Driver : IBlockDriver, IImageInfoSource
         await _lock.WaitAsync(ct).ConfigureAwait(false);
         try
         {
-            await FlushMetadataAsync(ct).ConfigureAwait(false);
+            if (!_markedCorrupt)
+            {
+                await FlushMetadataAsync(ct).ConfigureAwait(false);
+            }
         }
         finally
         {

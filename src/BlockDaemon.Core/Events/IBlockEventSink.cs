@@ -7,6 +7,9 @@ namespace BlockDaemon.Core.Events;
 public interface IBlockEventSink
 {
     void WriteThresholdExceeded(string nodeName, long amountExceeded, long writeThreshold);
+
+    /// <summary>A format driver found its image inconsistent; fatal when the node was writable and is now refused writes.</summary>
+    void ImageCorrupted(string nodeName, string message, bool fatal);
 }
 
 /// <summary>A sink that drops everything, for tests and tools without a monitor.</summary>
@@ -15,6 +18,10 @@ public sealed class NullBlockEventSink : IBlockEventSink
     public static readonly NullBlockEventSink Instance = new();
 
     public void WriteThresholdExceeded(string nodeName, long amountExceeded, long writeThreshold)
+    {
+    }
+
+    public void ImageCorrupted(string nodeName, string message, bool fatal)
     {
     }
 }

@@ -37,6 +37,11 @@ public sealed partial class BlockNode
         {
             throw;
         }
+        catch (BlockException e) when (IsUnsignalledCorruption(e))
+        {
+            await SignalCorruptionAsync(e).ConfigureAwait(false);
+            throw;
+        }
     }
 
     internal async ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data, WriteFlags flags, CancellationToken ct)
@@ -60,6 +65,11 @@ public sealed partial class BlockNode
         }
         catch (Exception) when (Count())
         {
+            throw;
+        }
+        catch (BlockException e) when (IsUnsignalledCorruption(e))
+        {
+            await SignalCorruptionAsync(e).ConfigureAwait(false);
             throw;
         }
     }
@@ -110,7 +120,15 @@ public sealed partial class BlockNode
         {
             flags &= ~WriteFlags.MayUnmap;
         }
-        await Driver.WriteZeroesAsync(offset, length, flags, ct).ConfigureAwait(false);
+        try
+        {
+            await Driver.WriteZeroesAsync(offset, length, flags, ct).ConfigureAwait(false);
+        }
+        catch (BlockException e) when (IsUnsignalledCorruption(e))
+        {
+            await SignalCorruptionAsync(e).ConfigureAwait(false);
+            throw;
+        }
         Statistics.Write(length);
     }
 
@@ -127,7 +145,16 @@ public sealed partial class BlockNode
             return;
         }
         using var request = await Requests.BeginAsync(start, end - start, serialising: false, ct).ConfigureAwait(false);
-        await Driver.DiscardAsync(start, end - start, ct).ConfigureAwait(false);
+        try
+        {
+            await Driver.DiscardAsync(start, end - start, ct).ConfigureAwait(false);
+        }
+        catch (BlockException e) when (IsUnsignalledCorruption(e))
+        {
+            await SignalCorruptionAsync(e).ConfigureAwait(false);
+            throw;
+        }
+
         Statistics.Discard();
     }
 
@@ -138,7 +165,15 @@ public sealed partial class BlockNode
             return;
         }
         using var request = await Requests.BeginAsync(0, 0, serialising: false, ct).ConfigureAwait(false);
-        await Driver.FlushAsync(ct).ConfigureAwait(false);
+        try
+        {
+            await Driver.FlushAsync(ct).ConfigureAwait(false);
+        }
+        catch (BlockException e) when (IsUnsignalledCorruption(e))
+        {
+            await SignalCorruptionAsync(e).ConfigureAwait(false);
+            throw;
+        }
         Statistics.Flush();
     }
 
@@ -150,7 +185,17 @@ public sealed partial class BlockNode
             return new BlockStatus(0, BlockStatusFlags.None);
         }
         using var request = await Requests.BeginAsync(offset, length, serialising: false, ct).ConfigureAwait(false);
-        var status = await Driver.BlockStatusAsync(offset, length, ct).ConfigureAwait(false);
+        BlockStatus status;
+        try
+        {
+            status = await Driver.BlockStatusAsync(offset, length, ct).ConfigureAwait(false);
+        }
+        catch (BlockException e) when (IsUnsignalledCorruption(e))
+        {
+            await SignalCorruptionAsync(e).ConfigureAwait(false);
+            throw;
+        }
+
         return status.Length <= 0 || status.Length > length ? status with { Length = length } : status;
     }
 
@@ -171,7 +216,13 @@ public sealed partial class BlockNode
         await Requests.DrainAsync(ct).ConfigureAwait(false);
         try
         {
+            CheckNotCorrupted();
             await Driver.TruncateAsync(length, ct).ConfigureAwait(false);
+        }
+        catch (BlockException e) when (IsUnsignalledCorruption(e))
+        {
+            await SignalCorruptionAsync(e).ConfigureAwait(false);
+            throw;
         }
         finally
         {
@@ -273,6 +324,7 @@ public sealed partial class BlockNode
         {
             ThrowHelper.ReadOnly(NodeName);
         }
+        CheckNotCorrupted();
     }
 
     private bool Count()

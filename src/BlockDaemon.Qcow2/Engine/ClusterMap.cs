@@ -38,6 +38,9 @@ internal sealed class ClusterMap
     public TableCache Cache { get; }
     public bool L1Dirty => _dirtyL1Sectors.Count > 0;
 
+    /// <summary>Checks a metadata write (offset, length, what) against the other metadata; throws on overlap.</summary>
+    public Action<ulong, long, string>? BeforeMetadataWrite { get; set; }
+
     /// <summary>Evicting a dirty L2 table must first make the refcounts it depends on durable.</summary>
     public Func<CachedTable, CancellationToken, ValueTask>? EvictL2 { get; set; }
 
@@ -145,6 +148,7 @@ internal sealed class ClusterMap
 
     public async ValueTask WriteTableAsync(CachedTable table, CancellationToken ct)
     {
+        BeforeMetadataWrite?.Invoke(table.Offset, table.Data.Length, MetadataNames.ActiveL2);
         await _file.EnsureLengthAsync((long)table.Offset + table.Data.Length, ct).ConfigureAwait(false);
         await _file.WriteAsync((long)table.Offset, table.Data, Core.Io.WriteFlags.None, ct).ConfigureAwait(false);
         table.Dirty = false;
@@ -163,6 +167,7 @@ internal sealed class ClusterMap
             {
                 BinaryPrimitives.WriteUInt64BigEndian(sector.AsSpan(i * 8), L1[first + i]);
             }
+            BeforeMetadataWrite?.Invoke(L1Offset + (ulong)s * 512, count * 8, MetadataNames.ActiveL1);
             await _file.WriteAsync((long)L1Offset + s * 512L, sector.AsMemory(0, count * 8), Core.Io.WriteFlags.None, ct).ConfigureAwait(false);
         }
         _dirtyL1Sectors.Clear();

@@ -62,6 +62,9 @@ internal sealed class RefcountStore
     /// </summary>
     public Func<long, string?>? MetadataAt { get; set; }
 
+    /// <summary>Checks a metadata write (offset, length, what) against the other metadata; throws on overlap.</summary>
+    public Action<ulong, long, string>? BeforeMetadataWrite { get; set; }
+
     /// <summary>The refcount table's entries (refcount block offsets, 0 where none).</summary>
     public ReadOnlySpan<ulong> Table => _table;
 
@@ -193,6 +196,7 @@ internal sealed class RefcountStore
 
     public async ValueTask WriteBlockAsync(CachedTable block, CancellationToken ct)
     {
+        BeforeMetadataWrite?.Invoke(block.Offset, block.Data.Length, MetadataNames.RefcountBlock);
         await _file.EnsureLengthAsync((long)block.Offset + block.Data.Length, ct).ConfigureAwait(false);
         await _file.WriteAsync((long)block.Offset, block.Data, Core.Io.WriteFlags.None, ct).ConfigureAwait(false);
         block.Dirty = false;
@@ -209,6 +213,7 @@ internal sealed class RefcountStore
             {
                 BinaryPrimitives.WriteUInt64BigEndian(bytes.AsSpan(i * 8), _table[index * perCluster + i]);
             }
+            BeforeMetadataWrite?.Invoke(TableOffset + ((ulong)index << _clusterBits), _clusterSize, MetadataNames.RefcountTable);
             await _file.EnsureLengthAsync((long)TableOffset + ((long)(index + 1) << _clusterBits), ct).ConfigureAwait(false);
             await _file.WriteAsync((long)TableOffset + ((long)index << _clusterBits), bytes, Core.Io.WriteFlags.None, ct).ConfigureAwait(false);
         }

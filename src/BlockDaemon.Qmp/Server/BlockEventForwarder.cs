@@ -13,4 +13,14 @@ public sealed class BlockEventForwarder(EventBus bus) : IBlockEventSink
             ["amount-exceeded"] = amountExceeded,
             ["write-threshold"] = writeThreshold,
         });
+
+    // A node has no device name in a storage daemon: qsd sends "" for it, and so do we.
+    public void ImageCorrupted(string nodeName, string message, bool fatal) =>
+        bus.Emit("BLOCK_IMAGE_CORRUPTED", new JsonObject
+        {
+            ["device"] = "",
+            ["node-name"] = nodeName,
+            ["msg"] = message,
+            ["fatal"] = fatal,
+        });
 }
