@@ -11,6 +11,11 @@ public sealed partial class Qcow2Driver
 
     public async ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data, WriteFlags flags, CancellationToken ct)
     {
+        if ((flags & WriteFlags.Compressed) != 0)
+        {
+            await WriteCompressedAsync(offset, data, ct).ConfigureAwait(false);
+            return;
+        }
         List<Extent>? inPlace;
         await _lock.WaitAsync(ct).ConfigureAwait(false);
         try

@@ -55,6 +55,7 @@ public sealed partial class Qcow2Driver : IBlockDriver, IImageInfoSource
             SupportsWriteZeroes = true,
             SupportsDiscard = true,
             SupportsTruncate = true,
+            SupportsCompressedWrites = dataFile is null,
         };
     }
 
@@ -164,6 +165,8 @@ public sealed partial class Qcow2Driver : IBlockDriver, IImageInfoSource
         {
             await _file.FlushAsync(ct).ConfigureAwait(false);
             var freed = await _refcounts.ApplyPendingFreesAsync(ct).ConfigureAwait(false);
+            // The cluster compressed data was being packed into may be among them.
+            _compressedTail = 0;
             _tableClusters = null;
             await _refcounts.WriteBlocksAsync(ct).ConfigureAwait(false);
             foreach (long cluster in freed)

@@ -52,7 +52,11 @@ public sealed partial class BlockNode
         {
             return;
         }
-        if (Common.DetectZeroes != DetectZeroes.Off && data.Span.IndexOfAnyExcept((byte)0) < 0)
+        if ((flags & WriteFlags.Compressed) != 0 && !Driver.Limits.SupportsCompressedWrites)
+        {
+            throw new BlockException(BlockErrorKind.NotSupported, $"Compression is not supported for this drive {NodeName}");
+        }
+        if ((flags & WriteFlags.Compressed) == 0 && Common.DetectZeroes != DetectZeroes.Off && data.Span.IndexOfAnyExcept((byte)0) < 0)
         {
             var zeroFlags = flags | (Common.DetectZeroes == DetectZeroes.Unmap ? WriteFlags.MayUnmap : WriteFlags.None);
             await WriteZeroesAsync(offset, data.Length, zeroFlags, ct).ConfigureAwait(false);

@@ -20,6 +20,9 @@ public sealed record DriverLimits
     /// <summary>The driver can discard (otherwise discard is a no-op, as it is advisory).</summary>
     public bool SupportsDiscard { get; init; }
 
+    /// <summary>The driver can store data compressed (<see cref="WriteFlags.Compressed"/>).</summary>
+    public bool SupportsCompressedWrites { get; init; }
+
     /// <summary>The driver can change its size.</summary>
     public bool SupportsTruncate { get; init; }
 }

@@ -10,4 +10,9 @@ public enum WriteFlags
     MayUnmap = 2,
     /// <summary>For write-zeroes: fail rather than fall back to slow writes of zeroes.</summary>
     NoFallback = 4,
+    /// <summary>
+    /// Store the data compressed (backup targets with compress=on). Whole clusters only, into
+    /// unallocated clusters; drivers without <see cref="DriverLimits.SupportsCompressedWrites"/> refuse it.
+    /// </summary>
+    Compressed = 8,
 }

@@ -40,7 +40,7 @@ internal static partial class Compression
         }
     }
 
-    /// <summary>Compresses a cluster; returns the compressed length, or -1 when it does not shrink.</summary>
+    /// <summary>Compresses a cluster; returns the compressed length, or -1 when it does not shrink below a cluster.</summary>
     public static int Compress(CompressionType type, ReadOnlySpan<byte> cluster, Span<byte> output)
     {
         if (type == CompressionType.Zstd)
@@ -49,17 +49,7 @@ internal static partial class Compression
                 ref MemoryMarshal.GetReference(cluster), (nuint)cluster.Length, 3);
             return ZstdIsError(n) != 0 || (int)n >= cluster.Length ? -1 : (int)n;
         }
-        using var sink = new MemoryStream();
-        using (var deflater = new DeflateStream(sink, CompressionLevel.Optimal, leaveOpen: true))
-        {
-            deflater.Write(cluster);
-        }
-        if (sink.Length >= cluster.Length || sink.Length > output.Length)
-        {
-            return -1;
-        }
-        sink.GetBuffer().AsSpan(0, (int)sink.Length).CopyTo(output);
-        return (int)sink.Length;
+        return ZlibDeflate.Compress(cluster, output[..Math.Min(output.Length, cluster.Length - 1)]);
     }
 
     private static void DecompressZstd(ReadOnlySpan<byte> input, Span<byte> cluster)
