@@ -122,7 +122,8 @@ public sealed partial class Qcow2Driver
         ulong host = entry & TableEntries.OffsetMask;
         if (IsV3 && (entry & TableEntries.ZeroFlag) != 0)
         {
-            return new Extent(ExtentKind.Zero, guest, length, 0, 0);
+            // A preallocated zero cluster keeps its host cluster; QEMU reports where it is.
+            return new Extent(ExtentKind.Zero, guest, length, IsAllocated(entry) ? host + (ulong)inCluster : 0, 0);
         }
         if (!IsAllocated(entry))
         {
@@ -169,13 +170,11 @@ public sealed partial class Qcow2Driver
             {
                 Add(extents, new Extent(ExtentKind.Data, offset, part, host + (ulong)(offset - clusterStart), entry));
             }
-            else if ((zero >> sub & 1) != 0)
-            {
-                Add(extents, new Extent(ExtentKind.Zero, offset, part, 0, 0));
-            }
             else
             {
-                Add(extents, new Extent(ExtentKind.Unallocated, offset, part, 0, 0));
+                // Subclusters of an allocated cluster keep their place in it even when they read as zero or fall through.
+                ulong place = IsAllocated(entry) ? host + (ulong)(offset - clusterStart) : 0;
+                Add(extents, new Extent((zero >> sub & 1) != 0 ? ExtentKind.Zero : ExtentKind.Unallocated, offset, part, place, 0));
             }
             offset = subEnd;
         }
@@ -191,7 +190,7 @@ public sealed partial class Qcow2Driver
             {
                 ExtentKind.Data => last.HostOffset + (ulong)last.Length == next.HostOffset,
                 ExtentKind.Compressed => last.Entry == next.Entry,
-                _ => true,
+                _ => (last.HostOffset == 0 && next.HostOffset == 0) || (last.HostOffset != 0 && last.HostOffset + (ulong)last.Length == next.HostOffset),
             };
             if (adjacent && mergeable)
             {
@@ -230,6 +229,7 @@ public sealed partial class Qcow2Driver
         {
             run += extents[i].Length;
         }
-        return new BlockStatus(run, flags);
+        bool mapped = first.Kind == ExtentKind.Data || (first.Kind != ExtentKind.Compressed && first.HostOffset != 0);
+        return mapped ? new BlockStatus(run, flags, (long)first.HostOffset, _data.Node) : new BlockStatus(run, flags);
     }
 }

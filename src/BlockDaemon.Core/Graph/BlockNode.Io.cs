@@ -200,7 +200,34 @@ public sealed partial class BlockNode
             throw;
         }
 
-        return status.Length <= 0 || status.Length > length ? status with { Length = length } : status;
+        if (status.HostOffset >= 0 && status.HostNode is null)
+        {
+            // A protocol driver maps onto itself.
+            status = status with { HostNode = this };
+        }
+        if (status.Length <= 0 || status.Length > length)
+        {
+            status = status with { Length = length };
+        }
+        return await RefineWithHostAsync(status, ct).ConfigureAwait(false);
+    }
+
+    // As QEMU's bdrv_co_block_status: data a format maps into another node reads as zeroes
+    // where that node has a hole (a preallocated, never written cluster) or ends.
+    private async ValueTask<BlockStatus> RefineWithHostAsync(BlockStatus status, CancellationToken ct)
+    {
+        if (status.HostNode is not { } host || host == this
+            || (status.Flags & (BlockStatusFlags.Data | BlockStatusFlags.Zero)) != BlockStatusFlags.Data)
+        {
+            return status;
+        }
+        if (status.HostOffset >= host.Length)
+        {
+            return status with { Flags = status.Flags | BlockStatusFlags.Zero };
+        }
+        long span = Math.Min(status.Length, host.Length - status.HostOffset);
+        var below = await host.BlockStatusAsync(status.HostOffset, span, ct).ConfigureAwait(false);
+        return below.Length <= 0 ? status : status with { Length = below.Length, Flags = status.Flags | (below.Flags & BlockStatusFlags.Zero) };
     }
 
     internal async ValueTask TruncateAsync(long length, CancellationToken ct)

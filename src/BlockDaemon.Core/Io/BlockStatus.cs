@@ -12,5 +12,9 @@ public enum BlockStatusFlags
     Allocated = 4,
 }
 
-/// <summary>The status of the first <see cref="Length"/> bytes of a queried range.</summary>
-public readonly record struct BlockStatus(long Length, BlockStatusFlags Flags);
+/// <summary>
+/// The status of the first <see cref="Length"/> bytes of a queried range. When
+/// <see cref="HostOffset"/> is not negative, the bytes live at that offset of
+/// <see cref="HostNode"/> (QEMU's BDRV_BLOCK_OFFSET_VALID with its map and file).
+/// </summary>
+public readonly record struct BlockStatus(long Length, BlockStatusFlags Flags, long HostOffset = -1, Graph.BlockNode? HostNode = null);

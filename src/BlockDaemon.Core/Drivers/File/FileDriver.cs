@@ -133,7 +133,7 @@ public sealed class FileDriver : IBlockDriver
             // ENXIO: no data after offset (a trailing hole); anything else: assume data.
             return ValueTask.FromResult(errno == Native.ENxio
                 ? new BlockStatus(length, BlockStatusFlags.Zero)
-                : new BlockStatus(length, BlockStatusFlags.Data | BlockStatusFlags.Allocated));
+                : new BlockStatus(length, BlockStatusFlags.Data | BlockStatusFlags.Allocated, offset));
         }
         if (data > offset)
         {
@@ -141,7 +141,7 @@ public sealed class FileDriver : IBlockDriver
         }
         long hole = Native.Lseek(_fd, offset, Native.SeekHole);
         long dataEnd = hole > offset ? hole : offset + length;
-        return ValueTask.FromResult(new BlockStatus(Math.Min(length, dataEnd - offset), BlockStatusFlags.Data | BlockStatusFlags.Allocated));
+        return ValueTask.FromResult(new BlockStatus(Math.Min(length, dataEnd - offset), BlockStatusFlags.Data | BlockStatusFlags.Allocated, offset));
     }
 
     public ValueTask TruncateAsync(long length, CancellationToken ct)
