@@ -34,7 +34,7 @@ public sealed partial class Qcow2Driver
         {
             return "active L1 table";
         }
-        if (Covers(cluster, _header.SnapshotsOffset, Snapshots.Sum(s => (long)s.EncodedLength)))
+        if (Covers(cluster, _header.SnapshotsOffset, _snapshotTableBytes))
         {
             return "snapshot table";
         }
