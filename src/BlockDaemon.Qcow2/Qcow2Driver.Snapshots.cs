@@ -17,7 +17,15 @@ public sealed partial class Qcow2Driver
     // Bytes of the snapshot table on disk, as QEMU counts them (up to the last entry's name).
     private long _snapshotTableBytes;
 
-    public IReadOnlyList<ImageSnapshot> ListSnapshots() => Snapshots.Select(ToImageSnapshot).ToList();
+    public IReadOnlyList<ImageSnapshot> ListSnapshots()
+    {
+        if (HasDataFile)
+        {
+            // As in QEMU: an image with an external data file keeps no internal snapshots.
+            throw new BlockException(BlockErrorKind.NotSupported, "Internal snapshots are not supported with an external data file") { Errno = Errno.ENotSup };
+        }
+        return Snapshots.Select(ToImageSnapshot).ToList();
+    }
 
     public async ValueTask<ImageSnapshot> CreateSnapshotAsync(NewSnapshot snapshot, CancellationToken ct)
     {

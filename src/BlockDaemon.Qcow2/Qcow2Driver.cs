@@ -105,7 +105,7 @@ public sealed partial class Qcow2Driver : IBlockDriver, IImageInfoSource, IInter
             DirtyFlag = (_header.Incompatible & IncompatibleFeatures.Dirty) != 0,
             BackingFileName = _header.BackingFileName,
             BackingFormat = _header.BackingFormat,
-            Snapshots = ListSnapshots(),
+            Snapshots = Snapshots.Select(ToImageSnapshot).ToList(),
             FormatSpecificType = "qcow2",
             FormatSpecific = specific,
         };

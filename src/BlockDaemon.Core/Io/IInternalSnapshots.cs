@@ -7,7 +7,10 @@ namespace BlockDaemon.Core.Io;
 /// </summary>
 public interface IInternalSnapshots
 {
-    /// <summary>The snapshots in table order (the order QEMU searches and lists them).</summary>
+    /// <summary>
+    /// The snapshots in table order (the order QEMU searches and lists them). Throws a
+    /// <see cref="Errors.BlockException"/> with the errno when this image cannot have any.
+    /// </summary>
     IReadOnlyList<ImageSnapshot> ListSnapshots();
 
     /// <summary>

@@ -40,7 +40,7 @@ public static class InternalSnapshotCommands
             throw QmpException.Generic("Name is empty");
         }
         // The duplicate check sees the whole name; the snapshot gets the truncated one, as in qsd.
-        if (new SnapshotSelector(null, name).IndexIn(snapshots.ListSnapshots(), s => s.Id, s => s.Name) >= 0)
+        if (new SnapshotSelector(null, name).IndexIn(List(snapshots), s => s.Id, s => s.Name) >= 0)
         {
             throw QmpException.Generic($"Snapshot with name '{name}' already exists on device '{device}'");
         }
@@ -72,7 +72,7 @@ public static class InternalSnapshotCommands
             // qsd looks the snapshot up first, and a format without snapshots has no list.
             throw QmpException.Generic("Failed to get a snapshot list: " + Errno.Text(Errno.ENotSup));
         }
-        if (selector.IndexIn(snapshots.ListSnapshots(), s => s.Id, s => s.Name) < 0)
+        if (selector.IndexIn(List(snapshots), s => s.Id, s => s.Name) < 0)
         {
             throw QmpException.Generic(
                 $"Snapshot with id '{selector.Id ?? "null"}' and name '{selector.Name ?? "null"}' does not exist on device '{device}'");
@@ -85,6 +85,18 @@ public static class InternalSnapshotCommands
         catch (BlockException e)
         {
             throw QmpErrors.From(e);
+        }
+    }
+
+    private static IReadOnlyList<ImageSnapshot> List(IInternalSnapshots snapshots)
+    {
+        try
+        {
+            return snapshots.ListSnapshots();
+        }
+        catch (BlockException e)
+        {
+            throw QmpException.Generic("Failed to get a snapshot list: " + (e.Errno != 0 ? Errno.Text(e.Errno) : e.Message));
         }
     }
 
