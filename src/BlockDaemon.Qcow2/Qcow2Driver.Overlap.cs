@@ -30,7 +30,7 @@ public sealed partial class Qcow2Driver
         yield return (MetadataNames.ActiveL1, _map.L1Offset, _map.L1.Length * 8L);
         if (Snapshots.Count > 0)
         {
-            yield return (MetadataNames.SnapshotTable, _header.SnapshotsOffset, Snapshots.Sum(s => (long)s.EncodedLength));
+            yield return (MetadataNames.SnapshotTable, _header.SnapshotsOffset, _snapshotTableBytes);
         }
         foreach (var snapshot in Snapshots)
         {

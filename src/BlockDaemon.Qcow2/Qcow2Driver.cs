@@ -13,7 +13,7 @@ namespace BlockDaemon.Qcow2;
 /// Metadata reaches the disk in dependency order on flush: refcount blocks, then the refcount
 /// table, then L2 tables and L1, each step made durable before the next (see FlushMetadataAsync).
 /// </summary>
-public sealed partial class Qcow2Driver : IBlockDriver, IImageInfoSource
+public sealed partial class Qcow2Driver : IBlockDriver, IImageInfoSource, IInternalSnapshots
 {
     // Guards every metadata structure below (caches, L1, refcounts, header, pending frees).
     private readonly SemaphoreSlim _lock = new(1, 1);
@@ -33,7 +33,7 @@ public sealed partial class Qcow2Driver : IBlockDriver, IImageInfoSource
     private bool _writePrepared;
 
     internal Qcow2Driver(BlockNode node, BlockChild file, BlockChild? dataFile, BlockChild? backing, Qcow2Header header,
-        ClusterMap map, RefcountStore refcounts, IReadOnlyList<SnapshotEntry> snapshots, bool discardPassRequest)
+        ClusterMap map, RefcountStore refcounts, IReadOnlyList<SnapshotEntry> snapshots, long snapshotTableBytes, bool discardPassRequest)
     {
         _node = node;
         _file = file;
@@ -47,6 +47,7 @@ public sealed partial class Qcow2Driver : IBlockDriver, IImageInfoSource
         _size = header.Size;
         _discardPassRequest = discardPassRequest;
         Snapshots = snapshots;
+        _snapshotTableBytes = snapshotTableBytes;
         _map.EvictL2 = EvictL2Async;
         AttachRefcounts(refcounts);
         Limits = new DriverLimits
@@ -105,8 +106,7 @@ public sealed partial class Qcow2Driver : IBlockDriver, IImageInfoSource
             DirtyFlag = (_header.Incompatible & IncompatibleFeatures.Dirty) != 0,
             BackingFileName = _header.BackingFileName,
             BackingFormat = _header.BackingFormat,
-            Snapshots = Snapshots.Select((s, i) => new ImageSnapshot(s.Id, s.Name, (long)s.VmStateSize, s.DateSeconds,
-                s.DateNanoseconds, (long)s.VmClockNanoseconds, s.Icount is { } ic && ic >= 0 ? ic : null)).ToList(),
+            Snapshots = Snapshots.Select(ToImageSnapshot).ToList(),
             FormatSpecificType = "qcow2",
             FormatSpecific = specific,
         };

@@ -63,7 +63,7 @@ public sealed class Qcow2DriverFactory : IBlockDriverFactory
         int clusterSize = header.ClusterSize;
         var refcountTable = await ReadTableAsync(file, header.RefcountTableOffset, (long)header.RefcountTableClusters * clusterSize / 8, ct).ConfigureAwait(false);
         var l1 = await ReadTableAsync(file, header.L1TableOffset, header.L1Size, ct).ConfigureAwait(false);
-        var snapshots = await ReadSnapshotsAsync(file, header, ct).ConfigureAwait(false);
+        var (snapshots, snapshotTableBytes) = await ReadSnapshotsAsync(file, header, ct).ConfigureAwait(false);
 
         long coveredBytes = (long)l1.Length * (clusterSize / (header.ExtendedL2 ? 16 : 8)) * clusterSize;
         long l2CacheBytes = l2CacheOption ?? (cacheSizeOption is { } total ? total * 3 / 4 : Math.Min(DefaultL2CacheMax, Math.Max(coveredBytes / (clusterSize / (header.ExtendedL2 ? 16 : 8)), 1L << 20)));
@@ -77,7 +77,7 @@ public sealed class Qcow2DriverFactory : IBlockDriverFactory
         var backing = await OpenBackingAsync(context, header, imagePath, ct).ConfigureAwait(false);
         var dataFile = await OpenDataFileAsync(context, header, imagePath, ct).ConfigureAwait(false);
 
-        return new Qcow2Driver(context.Node, file, dataFile, backing, header, map, refcounts, snapshots, passDiscardRequest);
+        return new Qcow2Driver(context.Node, file, dataFile, backing, header, map, refcounts, snapshots, snapshotTableBytes, passDiscardRequest);
     }
 
     private static string Canonical(string path)
@@ -265,13 +265,17 @@ public sealed class Qcow2DriverFactory : IBlockDriverFactory
         return table;
     }
 
-    private static async ValueTask<List<SnapshotEntry>> ReadSnapshotsAsync(BlockChild file, Qcow2Header header, CancellationToken ct)
+    // Returns the entries and the table's size on disk (up to the end of the last name, as
+    // QEMU counts it when it frees the table). An entry without a disk size gets the image's,
+    // as QEMU fills it in, so that a rewrite of the table records what QEMU would.
+    private static async ValueTask<(List<SnapshotEntry> Entries, long TableBytes)> ReadSnapshotsAsync(BlockChild file, Qcow2Header header, CancellationToken ct)
     {
         var list = new List<SnapshotEntry>();
         if (header.SnapshotCount == 0)
         {
-            return list;
+            return (list, 0);
         }
+        long tableEnd = 0;
         long offset = (long)header.SnapshotsOffset;
         long limit = Math.Min(file.Length, offset + Qcow2Limits.MaxSnapshotTableBytes);
         var buffer = new byte[64 << 10];
@@ -286,7 +290,8 @@ public sealed class Qcow2DriverFactory : IBlockDriverFactory
                     int consumed = SnapshotEntry.TryRead(buffer.AsSpan((int)(offset - bufferStart), bufferLength - (int)(offset - bufferStart)), out var entry);
                     if (consumed > 0)
                     {
-                        list.Add(entry!);
+                        list.Add(entry!.DiskSize is null ? entry with { DiskSize = (ulong)header.Size } : entry);
+                        tableEnd = offset + UnpaddedLength(buffer.AsSpan((int)(offset - bufferStart)));
                         offset += consumed;
                         break;
                     }
@@ -301,8 +306,13 @@ public sealed class Qcow2DriverFactory : IBlockDriverFactory
                 bufferLength = want;
             }
         }
-        return list;
+        return (list, tableEnd - (long)header.SnapshotsOffset);
     }
+
+    // An entry's length without the padding that aligns the next one.
+    private static long UnpaddedLength(ReadOnlySpan<byte> entry) =>
+        SnapshotEntry.FixedLength + BinaryPrimitives.ReadUInt32BigEndian(entry[36..])
+        + BinaryPrimitives.ReadUInt16BigEndian(entry[12..]) + BinaryPrimitives.ReadUInt16BigEndian(entry[14..]);
 
     private static async ValueTask<BlockChild?> OpenBackingAsync(DriverOpenContext context, Qcow2Header header, string imagePath, CancellationToken ct)
     {

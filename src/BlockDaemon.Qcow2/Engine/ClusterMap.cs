@@ -173,7 +173,8 @@ internal sealed class ClusterMap
         _dirtyL1Sectors.Clear();
     }
 
-    private async ValueTask<CachedTable> LoadAsync(ulong offset, CancellationToken ct) =>
+    /// <summary>The L2 table at a host offset (of the active L1 or of a snapshot's), through the cache.</summary>
+    public async ValueTask<CachedTable> LoadAsync(ulong offset, CancellationToken ct) =>
         await Cache.GetAsync(offset, ReadTableAsync, EvictAsync, ct).ConfigureAwait(false);
 
     private ValueTask EvictAsync(CachedTable table, CancellationToken ct) =>

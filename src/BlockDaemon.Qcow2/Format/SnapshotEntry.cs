@@ -109,7 +109,9 @@ public sealed record SnapshotEntry
         BinaryPrimitives.WriteUInt32BigEndian(data[16..], DateSeconds);
         BinaryPrimitives.WriteUInt32BigEndian(data[20..], DateNanoseconds);
         BinaryPrimitives.WriteUInt64BigEndian(data[24..], VmClockNanoseconds);
-        BinaryPrimitives.WriteUInt32BigEndian(data[32..], (uint)Math.Min(VmStateSize, uint.MaxValue));
+        // A VM state too big for the old 32-bit field reads as 0 there, so that older programs see
+        // a disk-only snapshot rather than a truncated state (as QEMU writes it).
+        BinaryPrimitives.WriteUInt32BigEndian(data[32..], VmStateSize <= uint.MaxValue ? (uint)VmStateSize : 0);
         BinaryPrimitives.WriteUInt32BigEndian(data[36..], (uint)(24 + UnknownExtraData.Length));
         BinaryPrimitives.WriteUInt64BigEndian(data[40..], VmStateSize);
         BinaryPrimitives.WriteUInt64BigEndian(data[48..], DiskSize ?? 0);

@@ -16,6 +16,7 @@ public sealed class CommandRegistry
         var registry = new CommandRegistry();
         ControlCommands.Register(registry);
         BlockCoreCommands.Register(registry);
+        InternalSnapshotCommands.Register(registry);
         return registry;
     }
 

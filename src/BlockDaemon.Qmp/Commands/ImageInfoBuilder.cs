@@ -143,7 +143,7 @@ internal static class ImageInfoBuilder
         return colon >= 0 && (slash < 0 || colon < slash);
     }
 
-    private static JsonObject Snapshot(ImageSnapshot snapshot)
+    internal static JsonObject Snapshot(ImageSnapshot snapshot)
     {
         var json = new JsonObject
         {

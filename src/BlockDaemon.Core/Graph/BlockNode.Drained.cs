@@ -1,0 +1,21 @@
+namespace BlockDaemon.Core.Graph;
+
+public sealed partial class BlockNode
+{
+    /// <summary>
+    /// Runs <paramref name="action"/> with the node drained: no request of its parents is in
+    /// flight and new ones wait until it ends (QEMU's bdrv_drained_begin/end around snapshots).
+    /// </summary>
+    public async ValueTask<T> RunDrainedAsync<T>(Func<CancellationToken, ValueTask<T>> action, CancellationToken ct = default)
+    {
+        await Requests.DrainAsync(ct).ConfigureAwait(false);
+        try
+        {
+            return await action(ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            Requests.EndDrain();
+        }
+    }
+}

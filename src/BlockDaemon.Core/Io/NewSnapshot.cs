@@ -1,0 +1,16 @@
+namespace BlockDaemon.Core.Io;
+
+/// <summary>
+/// What the caller of a snapshot creation decides: the name and the times to record. The
+/// format driver picks the id. qsd records the host's real-time clock as the "VM clock"
+/// (it has no guest), both at microsecond resolution.
+/// </summary>
+public sealed record NewSnapshot(string Name, uint DateSeconds, uint DateNanoseconds, ulong VmClockNanoseconds)
+{
+    /// <summary>A snapshot stamped with the current time, as qsd stamps one (gettimeofday, so whole microseconds).</summary>
+    public static NewSnapshot Now(string name, TimeProvider clock)
+    {
+        long microseconds = (clock.GetUtcNow() - DateTimeOffset.UnixEpoch).Ticks / 10;
+        return new NewSnapshot(name, (uint)(microseconds / 1_000_000), (uint)(microseconds % 1_000_000 * 1000), (ulong)microseconds * 1000);
+    }
+}

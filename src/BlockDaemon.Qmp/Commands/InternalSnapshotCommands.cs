@@ -1,0 +1,150 @@
+using System.Text;
+using System.Text.Json.Nodes;
+using BlockDaemon.Core.Errors;
+using BlockDaemon.Core.Graph;
+using BlockDaemon.Core.Io;
+
+namespace BlockDaemon.Qmp.Commands;
+
+/// <summary>
+/// block-core.json: internal snapshots of a root node's image (blockdev-snapshot-internal-sync,
+/// blockdev-snapshot-delete-internal-sync), with qsd's checks in qsd's order and words.
+/// </summary>
+public static class InternalSnapshotCommands
+{
+    // QEMUSnapshotInfo.name is a 256-byte C string: qsd keeps the first 255 bytes of the name.
+    private const int MaxNameBytes = 255;
+
+    internal static void Register(CommandRegistry registry)
+    {
+        registry.Add("blockdev-snapshot-internal-sync", Create);
+        registry.Add("blockdev-snapshot-delete-internal-sync", Delete);
+    }
+
+    private static async Task<JsonNode?> Create(CommandContext context, JsonObject arguments)
+    {
+        string device = arguments["device"]!.GetValue<string>();
+        string name = arguments["name"]!.GetValue<string>();
+        var node = RootNode(context, device);
+        if (node.ReadOnly)
+        {
+            throw QmpException.Generic($"Device '{device}' is read only");
+        }
+        var (target, snapshots) = SnapshotTarget(node);
+        if (snapshots is null)
+        {
+            throw QmpException.Generic($"Block format '{node.DriverName}' used by device '{device}' does not support internal snapshots");
+        }
+        if (name.Length == 0)
+        {
+            throw QmpException.Generic("Name is empty");
+        }
+        // The duplicate check sees the whole name; the snapshot gets the truncated one, as in qsd.
+        if (new SnapshotSelector(null, name).IndexIn(List(snapshots), s => s.Id, s => s.Name) >= 0)
+        {
+            throw QmpException.Generic($"Snapshot with name '{name}' already exists on device '{device}'");
+        }
+        var request = NewSnapshot.Now(Truncate(name, MaxNameBytes), TimeProvider.System);
+        try
+        {
+            await target.RunDrainedAsync(ct => snapshots.CreateSnapshotAsync(request, ct)).ConfigureAwait(false);
+        }
+        catch (BlockException e)
+        {
+            string reason = e.Errno != 0 ? Errno.Text(e.Errno) : e.Message;
+            throw QmpException.Generic($"Failed to create snapshot '{name}' on device '{device}': {reason}");
+        }
+        return null;
+    }
+
+    private static async Task<JsonNode?> Delete(CommandContext context, JsonObject arguments)
+    {
+        string device = arguments["device"]!.GetValue<string>();
+        var selector = new SnapshotSelector(arguments["id"]?.GetValue<string>(), arguments["name"]?.GetValue<string>());
+        var node = RootNode(context, device);
+        if (selector.IsEmpty)
+        {
+            throw QmpException.Generic("Name or id must be provided");
+        }
+        var (target, snapshots) = SnapshotTarget(node);
+        if (snapshots is null)
+        {
+            // qsd looks the snapshot up first, and a format without snapshots has no list.
+            throw QmpException.Generic("Failed to get a snapshot list: " + Errno.Text(Errno.ENotSup));
+        }
+        if (selector.IndexIn(List(snapshots), s => s.Id, s => s.Name) < 0)
+        {
+            throw QmpException.Generic(
+                $"Snapshot with id '{selector.Id ?? "null"}' and name '{selector.Name ?? "null"}' does not exist on device '{device}'");
+        }
+        try
+        {
+            var deleted = await target.RunDrainedAsync(ct => snapshots.DeleteSnapshotAsync(selector, ct)).ConfigureAwait(false);
+            return ImageInfoBuilder.Snapshot(deleted);
+        }
+        catch (BlockException e)
+        {
+            throw QmpErrors.From(e);
+        }
+    }
+
+    private static IReadOnlyList<ImageSnapshot> List(IInternalSnapshots snapshots)
+    {
+        try
+        {
+            return snapshots.ListSnapshots();
+        }
+        catch (BlockException e)
+        {
+            throw QmpException.Generic("Failed to get a snapshot list: " + (e.Errno != 0 ? Errno.Text(e.Errno) : e.Message));
+        }
+    }
+
+    /// <summary>QEMU's qmp_get_root_bs: a named backend's root, or a node that only backends use.</summary>
+    private static BlockNode RootNode(CommandContext context, string device)
+    {
+        var node = context.Graph.Users.FirstOrDefault(u => u.Name == device && u.Root is not null)?.Root!.Node
+            ?? context.Graph.FindNode(device)
+            ?? throw QmpException.Generic($"Cannot find device='{device}' nor node-name='{device}'");
+        if (node.Parents.Any(p => p.Parent is not BlockUser))
+        {
+            throw QmpException.Generic("Need a root block node");
+        }
+        return node;
+    }
+
+    /// <summary>
+    /// The node that keeps the snapshots: this one when its driver can, else (QEMU's
+    /// bdrv_snapshot_fallback) its only child, e.g. a raw node over a qcow2 node.
+    /// </summary>
+    private static (BlockNode Node, IInternalSnapshots? Snapshots) SnapshotTarget(BlockNode node)
+    {
+        while (true)
+        {
+            if (node.Driver is IInternalSnapshots snapshots)
+            {
+                return (node, snapshots);
+            }
+            if (node.Children.Count != 1 || node.Children[0].Role != "file")
+            {
+                return (node, null);
+            }
+            node = node.Children[0].Node;
+        }
+    }
+
+    private static string Truncate(string name, int maxBytes)
+    {
+        if (Encoding.UTF8.GetByteCount(name) <= maxBytes)
+        {
+            return name;
+        }
+        // Cut at a character boundary: blockd keeps names valid UTF-8.
+        int length = name.Length;
+        while (Encoding.UTF8.GetByteCount(name.AsSpan(0, length)) > maxBytes || (length > 0 && char.IsHighSurrogate(name[length - 1])))
+        {
+            length--;
+        }
+        return name[..length];
+    }
+}
