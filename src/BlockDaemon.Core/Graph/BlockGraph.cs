@@ -42,6 +42,7 @@ public sealed class BlockGraph
         await using var change = new GraphChange();
         var node = await OpenNodeAsync(change, options, null, ct).ConfigureAwait(false);
         PermissionUpdate.Refresh([node]);
+        await change.CompleteOpenAsync(ct).ConfigureAwait(false);
         node.MonitorOwned = true;
         change.Commit();
         return node;
@@ -78,6 +79,7 @@ public sealed class BlockGraph
         var context = new DriverOpenContext(this, change, node, driverOptions);
         node.Driver = await factory.OpenAsync(context, ct).ConfigureAwait(false);
         change.OnAbort(() => node.Driver.DisposeAsync());
+        change.Opened(node);
         return node;
     }
 
