@@ -92,7 +92,7 @@ public sealed class BlockGraph
             throw new BlockException(BlockErrorKind.Busy, $"Node {name} is in use");
         }
         // QEMU's op blocker on a backing node, checked before ownership as qsd does.
-        if (node.Parents.FirstOrDefault(p => p.Role == "backing" && p.Parent is BlockNode) is { Parent: BlockNode overlay })
+        if (node.BackingOverlay is { } overlay)
         {
             throw new BlockException(BlockErrorKind.Busy, $"Node '{name}' is busy: node is used as backing hd of '{overlay.NodeName}'");
         }
