@@ -58,6 +58,43 @@ public sealed partial class Qcow2Driver
         {
             await GrowL1Async((int)neededL1, ct).ConfigureAwait(false);
         }
+        await ZeroPastOldEndAsync(length, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// A shrink keeps the cluster that holds the new end whole, bytes past the end included
+    /// (QEMU discards whole clusters only), so growing again would show what the guest wrote
+    /// there before. QEMU 7.2 does show it; we zero that part of the cluster first, so the
+    /// new area always reads as zeroes, whoever shrank the image.
+    /// </summary>
+    private async ValueTask ZeroPastOldEndAsync(long length, CancellationToken ct)
+    {
+        long clusterStart = _size & ~(long)(_clusterSize - 1);
+        long end = Math.Min(clusterStart + _clusterSize, length);
+        if (clusterStart == _size || end <= _size)
+        {
+            return;
+        }
+        var (entry, bitmap) = await _map.LookupAsync(clusterStart >> _clusterBits, ct).ConfigureAwait(false);
+        if (await ReadsAsZeroesAsync(entry, bitmap, clusterStart, ct).ConfigureAwait(false))
+        {
+            return;
+        }
+        var zeroes = new byte[end - _size];
+        if (await ResolveInPlaceAsync(_size, zeroes.Length, ct).ConfigureAwait(false) is { } inPlace)
+        {
+            foreach (var extent in inPlace)
+            {
+                await _data.WriteAsync((long)extent.HostOffset, zeroes.AsMemory(0, (int)extent.Length), WriteFlags.None, ct).ConfigureAwait(false);
+            }
+        }
+        else
+        {
+            await AllocatingWriteAsync(_size, zeroes, ct).ConfigureAwait(false);
+        }
+        // The zeroes are durable before the header makes them part of the disk.
+        await FlushMetadataAsync(ct).ConfigureAwait(false);
+        await SyncFilesAsync(ct).ConfigureAwait(false);
     }
 
     // QEMU's size_to_l1: the L1 entries a guest disk of this size needs.
