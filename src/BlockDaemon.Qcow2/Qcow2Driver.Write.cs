@@ -40,8 +40,11 @@ public sealed partial class Qcow2Driver
     }
 
     /// <summary>
-    /// Before the first write: autoclear bits this version does not maintain are cleared (the
-    /// bitmaps extension would go stale as guest writes land), as the specification asks.
+    /// Before the first change to the image: the bitmaps autoclear bit is cleared. blockd does not
+    /// maintain persistent bitmaps, so once guest writes land they would be stale; with the bit
+    /// clear, QEMU treats them as inconsistent instead of trusting them. It is done here rather
+    /// than at open (where unknown bits go, see CompleteOpenAsync) so a session that never
+    /// writes leaves valid bitmaps valid; the header write is durable before any data lands.
     /// </summary>
     private async ValueTask BeginWriteAsync(CancellationToken ct)
     {
@@ -50,67 +53,11 @@ public sealed partial class Qcow2Driver
         {
             return;
         }
-        if ((_header.Incompatible & IncompatibleFeatures.Dirty) != 0)
+        if ((_header.Autoclear & AutoclearFeatures.Bitmaps) != 0)
         {
-            await RepairDirtyImageAsync(ct).ConfigureAwait(false);
-        }
-        var keep = _header.Autoclear & AutoclearFeatures.DataFileRaw;
-        if (IsV3 && keep != _header.Autoclear)
-        {
-            var bytes = new byte[8];
-            System.Buffers.Binary.BinaryPrimitives.WriteUInt64BigEndian(bytes, (ulong)keep);
-            await _file.WriteAsync(88, bytes, WriteFlags.None, ct).ConfigureAwait(false);
-            await _file.FlushAsync(ct).ConfigureAwait(false);
-            _header = _header with { Autoclear = keep };
+            await WriteAutoclearAsync(_header.Autoclear & ~AutoclearFeatures.Bitmaps, ct).ConfigureAwait(false);
         }
         _writePrepared = true;
-    }
-
-    /// <summary>
-    /// The dirty bit says refcounts may be stale (lazy refcounts, then a crash): rebuild them
-    /// before the first allocation trusts them, then clear the bit, as qemu does on open.
-    /// </summary>
-    private async ValueTask RepairDirtyImageAsync(CancellationToken ct)
-    {
-        var result = await Check.Qcow2Checker.CheckAsync(_file, repair: true, ct).ConfigureAwait(false);
-        if (result.Corruptions > result.CorruptionsFixed)
-        {
-            throw Qcow2Errors.Corrupt("Could not repair dirty image: " + string.Join("; ", result.Messages.Take(3)));
-        }
-        var fields = new byte[12];
-        await _file.ReadAsync(48, fields, ct).ConfigureAwait(false);
-        ulong tableOffset = System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(fields);
-        uint tableClusters = System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(fields.AsSpan(8));
-        var tableBytes = new byte[(long)tableClusters << _clusterBits];
-        await _file.ReadAsync((long)tableOffset, tableBytes, ct).ConfigureAwait(false);
-        var table = new ulong[tableBytes.Length / 8];
-        for (int i = 0; i < table.Length; i++)
-        {
-            table[i] = System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(tableBytes.AsSpan(i * 8));
-        }
-        var l1Bytes = new byte[_map.L1.Length * 8];
-        await _file.ReadAsync((long)_map.L1Offset, l1Bytes, ct).ConfigureAwait(false);
-        var l1 = new ulong[_map.L1.Length];
-        for (int i = 0; i < l1.Length; i++)
-        {
-            l1[i] = System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(l1Bytes.AsSpan(i * 8));
-        }
-        AttachRefcounts(new RefcountStore(_file, _clusterBits, _header.RefcountOrder, table, tableOffset,
-            (_file.Length + _clusterSize - 1) >> _clusterBits, _refcounts.Cache.Capacity));
-        _tableClusters = null;
-        _map.Reload(_refcounts, l1);
-        ulong incompatible = _header.RawIncompatible & ~(ulong)IncompatibleFeatures.Dirty;
-        var bytes = new byte[8];
-        System.Buffers.Binary.BinaryPrimitives.WriteUInt64BigEndian(bytes, incompatible);
-        await _file.WriteAsync(72, bytes, WriteFlags.None, ct).ConfigureAwait(false);
-        await _file.FlushAsync(ct).ConfigureAwait(false);
-        _header = _header with
-        {
-            RawIncompatible = incompatible,
-            Incompatible = (IncompatibleFeatures)incompatible,
-            RefcountTableOffset = tableOffset,
-            RefcountTableClusters = tableClusters,
-        };
     }
 
     private void BeginOperation()

@@ -42,6 +42,7 @@ public sealed class BlockGraph
         await using var change = new GraphChange();
         var node = await OpenNodeAsync(change, options, null, ct).ConfigureAwait(false);
         PermissionUpdate.Refresh([node]);
+        await change.CompleteOpenAsync(ct).ConfigureAwait(false);
         node.MonitorOwned = true;
         change.Commit();
         return node;
@@ -78,6 +79,7 @@ public sealed class BlockGraph
         var context = new DriverOpenContext(this, change, node, driverOptions);
         node.Driver = await factory.OpenAsync(context, ct).ConfigureAwait(false);
         change.OnAbort(() => node.Driver.DisposeAsync());
+        change.Opened(node);
         return node;
     }
 
@@ -90,7 +92,7 @@ public sealed class BlockGraph
             throw new BlockException(BlockErrorKind.Busy, $"Node {name} is in use");
         }
         // QEMU's op blocker on a backing node, checked before ownership as qsd does.
-        if (node.Parents.FirstOrDefault(p => p.Role == "backing" && p.Parent is BlockNode) is { Parent: BlockNode overlay })
+        if (node.BackingOverlay is { } overlay)
         {
             throw new BlockException(BlockErrorKind.Busy, $"Node '{name}' is busy: node is used as backing hd of '{overlay.NodeName}'");
         }

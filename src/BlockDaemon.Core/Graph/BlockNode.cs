@@ -78,5 +78,12 @@ public sealed partial class BlockNode : IBlockParent
 
     public BlockChild? FindChild(string role) => Children.FirstOrDefault(c => c.Role == role);
 
+    /// <summary>
+    /// The newest node that uses this one as its backing file, or null. QEMU puts an op blocker
+    /// on such a node ("node is used as backing hd of ..."): it may not be resized or deleted.
+    /// </summary>
+    public BlockNode? BackingOverlay =>
+        Parents.FirstOrDefault(p => p.Role == "backing" && p.Parent is BlockNode)?.Parent as BlockNode;
+
     public override string ToString() => NodeName;
 }

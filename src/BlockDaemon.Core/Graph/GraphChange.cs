@@ -8,9 +8,26 @@ namespace BlockDaemon.Core.Graph;
 internal sealed class GraphChange : IAsyncDisposable
 {
     private readonly List<Func<ValueTask>> _undo = [];
-    private bool _committed;
+    private readonly List<BlockNode> _opened = [];
+    private readonly List<BlockNode> _attachedChildren = [];
+    private bool _finished;
 
     public void OnAbort(Func<ValueTask> undo) => _undo.Add(undo);
+
+    /// <summary>Records a node whose driver finished <c>OpenAsync</c>; children are recorded before their parents.</summary>
+    public void Opened(BlockNode node) => _opened.Add(node);
+
+    /// <summary>
+    /// Runs <see cref="Io.IBlockDriver.CompleteOpenAsync"/> on every node opened in this change,
+    /// children first. Call it once permissions are granted (they are what lets a driver write).
+    /// </summary>
+    public async ValueTask CompleteOpenAsync(CancellationToken ct)
+    {
+        foreach (var node in _opened)
+        {
+            await node.Driver.CompleteOpenAsync(ct).ConfigureAwait(false);
+        }
+    }
 
     public void OnAbort(Action undo) => _undo.Add(() =>
     {
@@ -22,20 +39,30 @@ internal sealed class GraphChange : IAsyncDisposable
     {
         var edge = BlockGraph.Link(parent, child, role, BlockPermissions.None, BlockPermissions.All);
         OnAbort(() => BlockGraph.Unlink(edge));
+        _attachedChildren.Add(child);
         return edge;
     }
 
-    public void Commit() => _committed = true;
+    public void Commit() => _finished = true;
 
     public async ValueTask DisposeAsync()
     {
-        if (_committed)
+        if (_finished)
         {
             return;
         }
+        _finished = true;
         for (int i = _undo.Count - 1; i >= 0; i--)
         {
             await _undo[i]().ConfigureAwait(false);
+        }
+        // A node that existed before the change may have been granted permissions for a new
+        // parent (the change failed after they were computed, in CompleteOpenAsync): recompute
+        // them without the edges that went away. Dropping permissions cannot conflict.
+        var survivors = _attachedChildren.Where(n => ReferenceEquals(n.Graph.FindNode(n.NodeName), n)).Distinct().ToList();
+        if (survivors.Count > 0)
+        {
+            PermissionUpdate.Refresh(survivors);
         }
     }
 }

@@ -57,4 +57,14 @@ public interface IBlockDriver : IAsyncDisposable
 
     /// <summary>Called once a permission change is committed graph-wide.</summary>
     void SetPermissions(BlockPermissions perm, BlockPermissions shared);
+
+    /// <summary>
+    /// The last step of opening, once the node and everything opened with it hold their
+    /// permissions (children complete before their parents). QEMU drivers fix up their image
+    /// during open (qcow2 repairs a dirty image, clears unknown autoclear bits) because there a
+    /// child gets its permissions as it is attached; here they are computed once the whole
+    /// subtree is open, so this is the first point a driver may write through its children.
+    /// A failure fails the open, which is then undone.
+    /// </summary>
+    ValueTask CompleteOpenAsync(CancellationToken ct) => ValueTask.CompletedTask;
 }

@@ -61,6 +61,13 @@ internal sealed class ClusterMap
         return ReadEntry(table, (int)(guestCluster % EntriesPerTable));
     }
 
+    /// <summary>The L2 table L1 entry <paramref name="l1Index"/> points to, for reading; null when it has none.</summary>
+    public async ValueTask<CachedTable?> TableAtAsync(long l1Index, CancellationToken ct)
+    {
+        ulong l2Offset = TableEntries.L1Offset(L1[l1Index]);
+        return l2Offset == 0 ? null : await LoadAsync(l2Offset, ct).ConfigureAwait(false);
+    }
+
     /// <summary>The L2 table for a guest cluster, allocated or copied (when shared with a snapshot) for writing.</summary>
     public async ValueTask<CachedTable> TableForWriteAsync(long guestCluster, CancellationToken ct)
     {

@@ -185,6 +185,84 @@ internal sealed class RefcountStore
         return freed;
     }
 
+    /// <summary>
+    /// QEMU's qcow2_shrink_reftable: refcount blocks that count no cluster (a block may count
+    /// itself) leave the table, which is made durable before their own references are dropped.
+    /// </summary>
+    public async ValueTask DropUnusedBlocksAsync(CancellationToken ct)
+    {
+        var unused = new List<(int Index, ulong Offset)>();
+        for (int i = 0; i < _table.Length; i++)
+        {
+            ulong offset = _table[i] & ~TableEntries.RefcountTableReservedMask;
+            if (offset != 0 && await CountsNothingAsync(i, offset, ct).ConfigureAwait(false))
+            {
+                unused.Add((i, offset));
+            }
+        }
+        if (unused.Count == 0)
+        {
+            return;
+        }
+        foreach (var (index, _) in unused)
+        {
+            _table[index] = 0;
+            _dirtyTableClusters.Add((int)((long)index * 8 / _clusterSize));
+        }
+        await WriteTableAsync(ct).ConfigureAwait(false);
+        await _file.FlushAsync(ct).ConfigureAwait(false);
+        foreach (var (index, offset) in unused)
+        {
+            long cluster = (long)(offset >> _clusterBits);
+            Cache.Remove(offset);
+            if (cluster / _entriesPerBlock == index)
+            {
+                // It counted only itself, and it is gone: its cluster is free.
+                _freeHint = Math.Min(_freeHint, cluster);
+            }
+            else
+            {
+                await AddAsync(cluster, -1, ct).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private async ValueTask<bool> CountsNothingAsync(int index, ulong offset, CancellationToken ct)
+    {
+        var block = await LoadBlockAsync(offset, ct).ConfigureAwait(false);
+        long cluster = (long)(offset >> _clusterBits);
+        if (cluster / _entriesPerBlock != index)
+        {
+            return !block.Data.AsSpan().ContainsAnyExcept((byte)0);
+        }
+        long self = cluster % _entriesPerBlock;
+        ulong own = Read(block.Data, self);
+        Write(block.Data, self, 0);
+        bool empty = !block.Data.AsSpan().ContainsAnyExcept((byte)0);
+        Write(block.Data, self, own);
+        return empty;
+    }
+
+    /// <summary>QEMU's qcow2_get_last_cluster: the highest cluster below <paramref name="endCluster"/> in use, or -1.</summary>
+    public async ValueTask<long> LastUsedClusterAsync(long endCluster, CancellationToken ct)
+    {
+        for (long c = endCluster - 1; c >= 0; c--)
+        {
+            if (await GetAsync(c, ct).ConfigureAwait(false) != 0)
+            {
+                return c;
+            }
+        }
+        return -1;
+    }
+
+    /// <summary>The image file was cut at <paramref name="endCluster"/>: what lies beyond reads as zeroes again.</summary>
+    public void FileTruncated(long endCluster)
+    {
+        EndCluster = endCluster;
+        FreshFrom = Math.Min(FreshFrom, endCluster);
+    }
+
     /// <summary>Writes dirty refcount blocks (not the table).</summary>
     public async ValueTask WriteBlocksAsync(CancellationToken ct)
     {

@@ -77,6 +77,12 @@ public static class BlockCoreCommands
         {
             throw QmpException.Generic("Parameter 'size' expects a >0 size");
         }
+        if (node.BackingOverlay is not null)
+        {
+            // qmp_block_resize reports the op blocker as QERR_DEVICE_IN_USE with the device
+            // argument, which is NULL (printed "(null)") whenever the node was found by node-name.
+            throw QmpException.Generic($"Device '{device ?? "(null)"}' is in use");
+        }
         // Like QEMU, a temporary anonymous user takes the resize permission for the duration.
         var user = context.Graph.AttachUser(null, node, BlockPermissions.Resize, BlockPermissions.All);
         try
