@@ -16,6 +16,8 @@ public sealed class CommandRegistry
         var registry = new CommandRegistry();
         ControlCommands.Register(registry);
         BlockCoreCommands.Register(registry);
+        BlockdevCreateCommand.Register(registry);
+        JobCommands.Register(registry);
         return registry;
     }
 
