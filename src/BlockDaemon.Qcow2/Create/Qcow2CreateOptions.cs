@@ -25,4 +25,10 @@ public sealed record Qcow2CreateOptions
     public CompressionType CompressionType { get; init; }
     public string? DataFile { get; init; }
     public bool DataFileRaw { get; init; }
+
+    /// <summary>
+    /// qemu-img creates a fresh file (true); blockdev-create formats an existing node and leaves
+    /// its length and the bytes past the new metadata alone, as qsd does (false).
+    /// </summary>
+    public bool StartFromEmptyFile { get; init; } = true;
 }

@@ -136,9 +136,23 @@ public static class Qcow2Creator
             throw BlockException.Invalid("The header extensions and backing file name do not fit in one cluster");
         }
 
-        // Start from an empty file so no stale bytes survive in the metadata area.
-        await file.TruncateAsync(0, ct).ConfigureAwait(false);
-        await file.TruncateAsync((l1Start << clusterBits) + Math.Max(8, l1Entries * 8), ct).ConfigureAwait(false);
+        long l1End = (l1Start << clusterBits) + Math.Max(8, l1Entries * 8);
+        if (o.StartFromEmptyFile)
+        {
+            // Start from an empty file so no stale bytes survive in the metadata area.
+            await file.TruncateAsync(0, ct).ConfigureAwait(false);
+            await file.TruncateAsync(l1End, ct).ConfigureAwait(false);
+        }
+        else
+        {
+            // blockdev-create keeps what the node holds beyond the new metadata, as qsd does,
+            // and writes the (empty) L1 table itself instead of relying on a fresh file's zeroes.
+            if (file.Length < l1End)
+            {
+                await file.TruncateAsync(l1End, ct).ConfigureAwait(false);
+            }
+            await file.WriteAsync(l1Start << clusterBits, new byte[l1End - (l1Start << clusterBits)], WriteFlags.None, ct).ConfigureAwait(false);
+        }
         await file.WriteAsync(0, cluster0, WriteFlags.None, ct).ConfigureAwait(false);
 
         var table = new byte[tableClusters * cs];

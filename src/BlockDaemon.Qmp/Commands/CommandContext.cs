@@ -1,4 +1,5 @@
 using BlockDaemon.Core.Graph;
+using BlockDaemon.Core.Jobs;
 using BlockDaemon.Qmp.Schema;
 using BlockDaemon.Qmp.Server;
 
@@ -17,6 +18,23 @@ public sealed class CommandContext
 
     /// <summary>Work to run once the command's reply is queued (e.g. quit: the reply must go out first).</summary>
     public List<Action> AfterReply { get; } = [];
+
+    public required JobManager Jobs { get; init; }
+
+    /// <summary>
+    /// Completes once this command's reply is queued (at once for commands from the command
+    /// line): a job started by the command waits for it before it reports anything more.
+    /// </summary>
+    public Task ReplySent()
+    {
+        if (Session is null)
+        {
+            return Task.CompletedTask;
+        }
+        var sent = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        AfterReply.Add(() => sent.TrySetResult());
+        return sent.Task;
+    }
 }
 
 /// <summary>What the hosting process offers to commands.</summary>

@@ -17,6 +17,8 @@ public sealed class CommandRegistry
         ControlCommands.Register(registry);
         BlockCoreCommands.Register(registry);
         InternalSnapshotCommands.Register(registry);
+        BlockdevCreateCommand.Register(registry);
+        JobCommands.Register(registry);
         return registry;
     }
 

@@ -1,4 +1,5 @@
 using System.Threading.Channels;
+using BlockDaemon.Core.Jobs;
 
 namespace BlockDaemon.Qmp.Server;
 
@@ -7,7 +8,7 @@ namespace BlockDaemon.Qmp.Server;
 /// changes run here one at a time, in arrival order, so control code needs no locks. Work items
 /// may await I/O, but must never wait for another item of this loop (that would deadlock).
 /// </summary>
-public sealed class ControlLoop
+public sealed class ControlLoop : IControlPlane
 {
     private readonly Channel<Func<Task>> _work = Channel.CreateUnbounded<Func<Task>>(new UnboundedChannelOptions { SingleReader = true });
 
@@ -50,4 +51,20 @@ public sealed class ControlLoop
 
     /// <summary>Stops accepting work; what is queued still runs.</summary>
     public void Complete() => _work.Writer.TryComplete();
+
+    /// <summary>
+    /// Queues work without waiting for it (jobs post their state changes this way). The work
+    /// handles its own failures: one escaping here is dropped so that the loop keeps running.
+    /// </summary>
+    public void Post(Func<Task> work) => _work.Writer.TryWrite(async () =>
+    {
+        try
+        {
+            await work().ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            // Nothing to report to: the job has recorded its own error.
+        }
+    });
 }

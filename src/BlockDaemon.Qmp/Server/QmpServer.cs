@@ -1,3 +1,4 @@
+using BlockDaemon.Core.Jobs;
 using System.Net.Sockets;
 using BlockDaemon.Core.Graph;
 using BlockDaemon.Qmp.Commands;
@@ -33,7 +34,11 @@ public sealed class QmpServer : IAsyncDisposable
         Events = events;
         Daemon = daemon;
         Logger = logger;
+        Jobs = new JobManager(loop) { Events = new JobEventForwarder(events) };
     }
+
+    /// <summary>The daemon's jobs; they report their state changes as JOB_STATUS_CHANGE.</summary>
+    public JobManager Jobs { get; }
 
     public BlockGraph Graph { get; }
     public QmpSchema Schema { get; }
@@ -50,6 +55,7 @@ public sealed class QmpServer : IAsyncDisposable
         Events = Events,
         Daemon = Daemon,
         Session = session,
+        Jobs = Jobs,
     };
 
     /// <summary>Binds a monitor socket (replacing a stale socket file, as QEMU does); <see cref="Start"/> accepts.</summary>

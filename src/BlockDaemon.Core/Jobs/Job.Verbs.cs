@@ -1,0 +1,124 @@
+using BlockDaemon.Core.Errors;
+
+namespace BlockDaemon.Core.Jobs;
+
+/// <summary>The user's verbs (job-pause, job-resume, ...), in the order of checks of QEMU's job.c.</summary>
+public sealed partial class Job
+{
+    /// <summary>job_user_pause.</summary>
+    public void UserPause()
+    {
+        ApplyVerb(JobVerb.Pause);
+        if (UserPaused)
+        {
+            throw BlockException.Invalid("Job is already paused");
+        }
+        UserPaused = true;
+        Pause();
+    }
+
+    /// <summary>job_user_resume: whether it was paused is checked before the verb, as QEMU does.</summary>
+    public void UserResume()
+    {
+        if (!UserPaused || PauseCount <= 0)
+        {
+            throw BlockException.Invalid("Can't resume a job that was not paused");
+        }
+        ApplyVerb(JobVerb.Resume);
+        Driver.UserResume(this);
+        UserPaused = false;
+        Resume();
+    }
+
+    /// <summary>job_pause: one more reason to pause; the job stops at its next pause point.</summary>
+    public void Pause() => Interlocked.Increment(ref _pauseCount);
+
+    /// <summary>job_resume: one reason less; the last one wakes a paused job.</summary>
+    public void Resume()
+    {
+        if (Interlocked.Decrement(ref _pauseCount) == 0)
+        {
+            Enter();
+        }
+    }
+
+    /// <summary>job_user_cancel (job-cancel passes force).</summary>
+    public ValueTask UserCancelAsync(bool force)
+    {
+        ApplyVerb(JobVerb.Cancel);
+        return CancelAsync(force);
+    }
+
+    /// <summary>job_cancel.</summary>
+    public async ValueTask CancelAsync(bool force)
+    {
+        if (Status == JobStatus.Concluded)
+        {
+            DoDismiss();
+            return;
+        }
+        RequestCancel(force);
+        if (!Started)
+        {
+            await CompletedAsync().ConfigureAwait(false);
+        }
+        else if (DeferredToMainLoop)
+        {
+            // A soft cancel of a job whose work is over is ignored; a forced one aborts it.
+            if (IsCancelled)
+            {
+                await AbortTransactionAsync().ConfigureAwait(false);
+            }
+        }
+        else
+        {
+            Enter();
+        }
+    }
+
+    // job_cancel_async.
+    private void RequestCancel(bool force)
+    {
+        force = Driver.Cancel(this, force);
+        if (UserPaused)
+        {
+            Driver.UserResume(this);
+            UserPaused = false;
+            Interlocked.Decrement(ref _pauseCount);
+        }
+        if (!DeferredToMainLoop || force)
+        {
+            CancelRequested = true;
+            IsCancelled |= force;
+            if (IsCancelled)
+            {
+                _cancel.Cancel();
+            }
+        }
+    }
+
+    /// <summary>job_complete.</summary>
+    public void Complete()
+    {
+        ApplyVerb(JobVerb.Complete);
+        if (CancelRequested || !Driver.CanComplete)
+        {
+            throw new BlockException(BlockErrorKind.NotSupported, $"The active block job '{Id}' cannot be completed");
+        }
+        Driver.Complete(this);
+    }
+
+    /// <summary>job_finalize.</summary>
+    public ValueTask FinalizeAsync()
+    {
+        ApplyVerb(JobVerb.Finalize);
+        return DoFinalizeAsync();
+    }
+
+    /// <summary>job_dismiss.</summary>
+    public void Dismiss()
+    {
+        ApplyVerb(JobVerb.Dismiss);
+        DoDismiss();
+    }
+}

@@ -1,0 +1,95 @@
+using BlockDaemon.Core.Errors;
+
+namespace BlockDaemon.Core.Jobs;
+
+/// <summary>
+/// All jobs of the daemon (QEMU's global job list), newest first as QEMU lists them. Creating,
+/// starting and finding jobs run on the control loop.
+/// </summary>
+public sealed class JobManager(IControlPlane controlPlane)
+{
+    private readonly List<Job> _jobs = [];
+
+    public IControlPlane ControlPlane { get; } = controlPlane;
+
+    public IJobEventSink Events { get; set; } = NullJobEventSink.Instance;
+
+    /// <summary>Jobs, newest first (QEMU inserts at the head of its list).</summary>
+    public IReadOnlyList<Job> Jobs => _jobs;
+
+    /// <summary>job_create: checks the id, then the job exists in CREATED.</summary>
+    public Job Create(string? id, JobDriver driver, JobFlags flags)
+    {
+        if (id is null)
+        {
+            throw BlockException.Invalid("An explicit job ID is required");
+        }
+        if (!IsWellFormedId(id))
+        {
+            throw BlockException.Invalid($"Invalid job ID '{id}'");
+        }
+        if (Find(id) is not null)
+        {
+            throw BlockException.Invalid($"Job ID '{id}' already in use");
+        }
+        var job = new Job(this, id, driver, flags);
+        job.MarkCreated();
+        _jobs.Insert(0, job);
+        return job;
+    }
+
+    /// <summary>
+    /// job_start: RUNNING, then the work begins on this (the control loop's) thread. A job whose
+    /// work finishes without suspending completes before this returns, as in qsd, where such a
+    /// job concludes before the reply of the command that started it. Otherwise its completion
+    /// waits for <paramref name="replySent"/>, so that no event of the job can overtake that reply.
+    /// </summary>
+    public async ValueTask StartAsync(Job job, Task replySent)
+    {
+        job.MarkStarted();
+        var work = RunAsync(job);
+        if (work.IsCompleted)
+        {
+            job.RecordRunResult(await work.ConfigureAwait(false));
+            await job.CompletedAsync().ConfigureAwait(false);
+            return;
+        }
+        _ = FinishLaterAsync(job, work, replySent);
+    }
+
+    private async Task FinishLaterAsync(Job job, Task<Exception?> work, Task replySent)
+    {
+        var failure = await work.ConfigureAwait(false);
+        await replySent.ConfigureAwait(false);
+        ControlPlane.Post(async () =>
+        {
+            job.RecordRunResult(failure);
+            await job.CompletedAsync().ConfigureAwait(false);
+        });
+    }
+
+    // The work's outcome as a value: a failed job is an ordinary result, not an exception.
+    private static async Task<Exception?> RunAsync(Job job)
+    {
+        try
+        {
+            await job.Driver.RunAsync(job, job.CancellationToken).ConfigureAwait(false);
+            return null;
+        }
+        catch (Exception e)
+        {
+            return e;
+        }
+    }
+
+    public Job? Find(string id) => _jobs.FirstOrDefault(j => j.Id == id);
+
+    /// <summary>find_job for the job-* commands.</summary>
+    public Job Get(string id) => Find(id) ?? throw new BlockException(BlockErrorKind.NotFound, "Job not found");
+
+    internal void Remove(Job job) => _jobs.Remove(job);
+
+    /// <summary>QEMU's id_wellformed: a letter, then letters, digits, '-', '.' and '_'.</summary>
+    public static bool IsWellFormedId(string id) =>
+        id.Length > 0 && char.IsAsciiLetter(id[0]) && id.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '.' or '_');
+}
