@@ -99,6 +99,7 @@ public sealed partial class Qcow2Driver : IBlockDriver, IImageInfoSource, IInter
         {
             specific.Add(new("refcount-bits", 16L));
         }
+        AddBitmapInfo(specific);
         specific.Add(new("compression-type", _header.Compression == CompressionType.Zstd ? "zstd" : "zlib"));
         return new ImageInfo
         {

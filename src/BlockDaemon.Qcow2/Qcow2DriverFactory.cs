@@ -64,6 +64,7 @@ public sealed class Qcow2DriverFactory : IBlockDriverFactory
         var refcountTable = await ReadTableAsync(file, header.RefcountTableOffset, (long)header.RefcountTableClusters * clusterSize / 8, ct).ConfigureAwait(false);
         var l1 = await ReadTableAsync(file, header.L1TableOffset, header.L1Size, ct).ConfigureAwait(false);
         var (snapshots, snapshotTableBytes) = await ReadSnapshotsAsync(file, header, ct).ConfigureAwait(false);
+        var bitmaps = await ReadBitmapDirectoryAsync(file, header, ct).ConfigureAwait(false);
 
         long coveredBytes = (long)l1.Length * (clusterSize / (header.ExtendedL2 ? 16 : 8)) * clusterSize;
         long l2CacheBytes = l2CacheOption ?? (cacheSizeOption is { } total ? total * 3 / 4 : Math.Min(DefaultL2CacheMax, Math.Max(coveredBytes / (clusterSize / (header.ExtendedL2 ? 16 : 8)), 1L << 20)));
@@ -77,7 +78,10 @@ public sealed class Qcow2DriverFactory : IBlockDriverFactory
         var backing = await OpenBackingAsync(context, header, imagePath, ct).ConfigureAwait(false);
         var dataFile = await OpenDataFileAsync(context, header, imagePath, ct).ConfigureAwait(false);
 
-        return new Qcow2Driver(context.Node, file, dataFile, backing, header, map, refcounts, snapshots, snapshotTableBytes, passDiscardRequest);
+        return new Qcow2Driver(context.Node, file, dataFile, backing, header, map, refcounts, snapshots, snapshotTableBytes, passDiscardRequest)
+        {
+            StoredBitmaps = bitmaps,
+        };
     }
 
     private static string Canonical(string path)
@@ -241,6 +245,26 @@ public sealed class Qcow2DriverFactory : IBlockDriverFactory
     // QEMU's validate_table_offset: aligned, and offset + size does not overflow.
     private static bool ValidTableOffset(ulong offset, long size, int clusterSize) =>
         (offset & (ulong)(clusterSize - 1)) == 0 && offset <= long.MaxValue && (long)offset <= long.MaxValue - size;
+
+    // Loaded (and validated) at open as QEMU does, so an image with a broken directory is refused
+    // before anything trusts it; a directory past the end of the file reads as zeroes.
+    private static async ValueTask<List<BitmapDirectoryEntry>> ReadBitmapDirectoryAsync(BlockChild file, Qcow2Header header, CancellationToken ct)
+    {
+        if (header.FindExtension(HeaderExtensionType.Bitmaps) is not { } ext || (header.Autoclear & AutoclearFeatures.Bitmaps) == 0)
+        {
+            return [];
+        }
+        uint count = BinaryPrimitives.ReadUInt32BigEndian(ext.Data);
+        long size = (long)BinaryPrimitives.ReadUInt64BigEndian(ext.Data.AsSpan(8));
+        ulong offset = BinaryPrimitives.ReadUInt64BigEndian(ext.Data.AsSpan(16));
+        var directory = new byte[size];
+        long available = Math.Clamp(file.Length - (long)Math.Min(offset, (ulong)long.MaxValue), 0, size);
+        if (available > 0)
+        {
+            await file.ReadAsync((long)offset, directory.AsMemory(0, (int)available), ct).ConfigureAwait(false);
+        }
+        return BitmapDirectory.Parse(directory, count, header.ClusterSize, header.Size);
+    }
 
     private static async ValueTask<ulong[]> ReadTableAsync(BlockChild file, ulong offset, long entries, CancellationToken ct)
     {
