@@ -8,6 +8,8 @@ namespace BlockDaemon.Qcow2.Tests.Crash;
 /// <param name="DirtyStart">QEMU leaves the image with the dirty bit set (lazy refcounts, then abort),
 /// so our first write repairs the refcounts, and a crash can hit that repair.</param>
 /// <param name="SmallCaches">Tiny L2 and refcount caches: tables are evicted (written) between flushes.</param>
+/// <param name="PassDiscard">discard=unmap: freed clusters are discarded in the file too (off: their old
+/// bytes stay, so a reused cluster that is not filled shows them).</param>
 internal sealed record CrashConfig(
     string Name,
     int Seed,
@@ -18,6 +20,7 @@ internal sealed record CrashConfig(
     bool Backing = false,
     bool DirtyStart = false,
     bool SmallCaches = false,
+    bool PassDiscard = true,
     int OpCount = 80,
     int CrashPoints = 36)
 {
@@ -30,10 +33,10 @@ internal sealed record CrashConfig(
         // refcount table grows (moves) during the run; growing past 2 MiB needs a second L1 cluster.
         new("cs512-refcount64", 101, 512, 1 * MiB, 3 * MiB, "cluster_size=512,refcount_bits=64", SmallCaches: true),
         new("cs512-refcount1-backing", 102, 512, 512 * KiB, 2560 * KiB, "cluster_size=512,refcount_bits=1", Backing: true),
-        new("cs4k-refcount1-lazy", 103, 4096, 2 * MiB, 4 * MiB, "cluster_size=4096,refcount_bits=1,lazy_refcounts=on"),
+        new("cs4k-refcount1-lazy", 103, 4096, 2 * MiB, 4 * MiB, "cluster_size=4096,refcount_bits=1,lazy_refcounts=on", PassDiscard: false),
         new("cs4k-backing-lazy-dirty", 104, 4096, 2 * MiB, 3 * MiB, "cluster_size=4096,lazy_refcounts=on", Backing: true, DirtyStart: true),
         new("cs64k-extended_l2-backing", 105, 65536, 4 * MiB, 6 * MiB, "cluster_size=65536,extended_l2=on", Backing: true, SmallCaches: true),
-        new("cs64k-refcount64", 106, 65536, 4 * MiB, 8 * MiB, "cluster_size=65536,refcount_bits=64"),
+        new("cs64k-refcount64", 106, 65536, 4 * MiB, 8 * MiB, "cluster_size=65536,refcount_bits=64", PassDiscard: false),
     ];
 
     public static CrashConfig Get(string name) => All.Single(c => c.Name == name);

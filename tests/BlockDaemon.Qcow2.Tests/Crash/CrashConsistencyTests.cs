@@ -25,9 +25,10 @@ public sealed class CrashConsistencyTests : IDisposable
     public async Task Every_crash_point_leaves_a_consistent_image_with_flushed_data(string configName)
     {
         QemuTools.Require(QemuTools.Img, QemuTools.Io);
-        var config = CrashConfig.Get(configName);
-        int seed = int.TryParse(Environment.GetEnvironmentVariable("BLOCKD_CRASH_SEED"), out int s) ? s : config.Seed;
-        string start = await CrashImages.CreateAsync(_dir.Path, config with { Seed = seed }, Ct);
+        var named = CrashConfig.Get(configName);
+        int seed = int.TryParse(Environment.GetEnvironmentVariable("BLOCKD_CRASH_SEED"), out int s) ? s : named.Seed;
+        var config = named with { Seed = seed };
+        string start = await CrashImages.CreateAsync(_dir.Path, config, Ct);
         byte[] initialView = await Qemu.ReadRawAsync(start, Ct);
         var ops = CrashWorkloadGenerator.Generate(seed, config.Size, config.ClusterSize, config.OpCount, config.MaxSize);
         var run = await RecordedRun.RecordAsync(start, config, ops, Ct);

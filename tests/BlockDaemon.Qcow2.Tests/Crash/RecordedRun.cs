@@ -26,8 +26,8 @@ internal sealed class RecordedRun
     public int[] OpEnd { get; }
 
     /// <summary>
-    /// Opens <paramref name="imagePath"/> with our qcow2 driver over a recording disk (discard=unmap,
-    /// so freed clusters are discarded in the file too) and applies <paramref name="ops"/> in order.
+    /// Opens <paramref name="imagePath"/> with our qcow2 driver over a recording disk (discard=unmap
+    /// unless the config says otherwise) and applies <paramref name="ops"/> in order.
     /// </summary>
     public static async Task<RecordedRun> RecordAsync(string imagePath, CrashConfig config, IReadOnlyList<GuestOp> ops, CancellationToken ct)
     {
@@ -35,7 +35,7 @@ internal sealed class RecordedRun
         await using var graph = new TestGraph();
         graph.Graph.RegisterDriver(new Qcow2DriverFactory());
         graph.Graph.RegisterDriver(recorder);
-        var options = Opt.Node("qcow2", "q", ("file", Opt.Node("crash-recorder", null, ("filename", imagePath))), ("discard", "unmap"));
+        var options = Opt.Node("qcow2", "q", ("file", Opt.Node("crash-recorder", null, ("filename", imagePath))), ("discard", config.PassDiscard ? "unmap" : "ignore"));
         if (config.SmallCaches)
         {
             // Two L2 tables and four refcount blocks: tables are evicted, so written between flushes.
