@@ -8,8 +8,8 @@ namespace BlockDaemon.Qcow2.Tests.Crash;
 /// <param name="DirtyStart">QEMU leaves the image with the dirty bit set (lazy refcounts, then abort),
 /// so our first write repairs the refcounts, and a crash can hit that repair.</param>
 /// <param name="SmallCaches">Tiny L2 and refcount caches: tables are evicted (written) between flushes.</param>
-/// <param name="PassDiscard">discard=unmap: freed clusters are discarded in the file too (off: their old
-/// bytes stay, so a reused cluster that is not filled shows them).</param>
+/// <param name="PassDiscard">pass-discard-request: freed clusters are discarded in the file too (off: their
+/// old bytes stay, so a reused cluster that is not filled would show them).</param>
 internal sealed record CrashConfig(
     string Name,
     int Seed,

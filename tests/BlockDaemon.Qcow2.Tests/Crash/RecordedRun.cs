@@ -26,8 +26,9 @@ internal sealed class RecordedRun
     public int[] OpEnd { get; }
 
     /// <summary>
-    /// Opens <paramref name="imagePath"/> with our qcow2 driver over a recording disk (discard=unmap
-    /// unless the config says otherwise) and applies <paramref name="ops"/> in order.
+    /// Opens <paramref name="imagePath"/> with our qcow2 driver over a recording disk (discard=unmap,
+    /// freed clusters discarded in the file unless the config says otherwise) and applies
+    /// <paramref name="ops"/> in order.
     /// </summary>
     public static async Task<RecordedRun> RecordAsync(string imagePath, CrashConfig config, IReadOnlyList<GuestOp> ops, CancellationToken ct)
     {
@@ -35,7 +36,8 @@ internal sealed class RecordedRun
         await using var graph = new TestGraph();
         graph.Graph.RegisterDriver(new Qcow2DriverFactory());
         graph.Graph.RegisterDriver(recorder);
-        var options = Opt.Node("qcow2", "q", ("file", Opt.Node("crash-recorder", null, ("filename", imagePath))), ("discard", config.PassDiscard ? "unmap" : "ignore"));
+        var options = Opt.Node("qcow2", "q", ("file", Opt.Node("crash-recorder", null, ("filename", imagePath))), ("discard", "unmap"),
+            ("pass-discard-request", config.PassDiscard));
         if (config.SmallCaches)
         {
             // Two L2 tables and four refcount blocks: tables are evicted, so written between flushes.
