@@ -174,9 +174,12 @@ public sealed partial class Qcow2Driver : IBlockDriver, IImageInfoSource, IInter
             {
                 _map.Cache.Remove((ulong)cluster << _clusterBits);
                 _refcounts.Cache.Remove((ulong)cluster << _clusterBits);
-                if (_discardPassRequest)
+                // QEMU may end the file inside its last cluster (extended L2 writes only the
+                // subclusters it needs): discard only what lies within the file.
+                long discardLength = Math.Min(_clusterSize, _file.Length - (cluster << _clusterBits));
+                if (_discardPassRequest && discardLength > 0)
                 {
-                    await _file.DiscardAsync(cluster << _clusterBits, _clusterSize, ct).ConfigureAwait(false);
+                    await _file.DiscardAsync(cluster << _clusterBits, discardLength, ct).ConfigureAwait(false);
                 }
             }
         }

@@ -153,13 +153,14 @@ internal sealed class RefcountStore
         return start;
     }
 
-    /// <summary>Marks clusters as written: they no longer read as zeroes.</summary>
+    /// <summary>
+    /// Marks clusters as written: they no longer read as zeroes. Clusters skipped between the old
+    /// mark and these (a refcount block placed past a data run) stop counting as fresh too: one
+    /// of them may later hold data, be freed and come back, and must then be filled.
+    /// </summary>
     public void MarkUsed(long cluster, long count)
     {
-        if (cluster + count > FreshFrom && cluster < FreshFrom + count)
-        {
-            FreshFrom = Math.Max(FreshFrom, cluster + count);
-        }
+        FreshFrom = Math.Max(FreshFrom, cluster + count);
     }
 
     public bool IsFresh(long cluster) => cluster >= FreshFrom;

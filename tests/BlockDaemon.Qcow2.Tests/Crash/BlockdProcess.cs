@@ -1,0 +1,85 @@
+using System.Diagnostics;
+
+namespace BlockDaemon.Qcow2.Tests.Crash;
+
+/// <summary>
+/// The built blockd binary, started with a QMP monitor on a Unix socket. Disposing kills it
+/// (SIGKILL) if it is still running; <see cref="KillHard"/> does that on purpose, mid-work.
+/// </summary>
+internal sealed class BlockdProcess : IDisposable
+{
+    private readonly Process _process;
+
+    private BlockdProcess(Process process, string socket)
+    {
+        _process = process;
+        Socket = socket;
+    }
+
+    public string Socket { get; }
+
+    /// <summary>src/BlockDaemon/bin/Debug/net10.0/blockd above the test binary; skips the test when not built.</summary>
+    public static string BinaryPath()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "BlockDaemon.sln")))
+            {
+                string path = Path.Combine(dir.FullName, "src", "BlockDaemon", "bin", "Debug", "net10.0", "blockd");
+                if (!File.Exists(path))
+                {
+                    Assert.Skip($"blockd is not built ({path}); run ./build.sh first");
+                }
+                return path;
+            }
+        }
+        Assert.Skip("BlockDaemon.sln not found above " + AppContext.BaseDirectory);
+        return "";
+    }
+
+    public static BlockdProcess Start(string socket)
+    {
+        var info = new ProcessStartInfo(BinaryPath())
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+        };
+        foreach (string arg in new[] { "--chardev", $"socket,id=m,path={socket},server=on,wait=off", "--monitor", "chardev=m" })
+        {
+            info.ArgumentList.Add(arg);
+        }
+        var process = Process.Start(info) ?? throw new InvalidOperationException("Could not start blockd");
+        // Drain its output so a chatty daemon never blocks on a full pipe.
+        _ = process.StandardOutput.ReadToEndAsync();
+        _ = process.StandardError.ReadToEndAsync();
+        return new BlockdProcess(process, socket);
+    }
+
+    /// <summary>SIGKILL: no flush, no close, no handler runs — what a crash of the daemon leaves.</summary>
+    public async Task KillHardAsync(CancellationToken ct)
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: false);
+        }
+        await _process.WaitForExitAsync(ct);
+    }
+
+    public void Dispose()
+    {
+        try
+        {
+            if (!_process.HasExited)
+            {
+                _process.Kill();
+            }
+        }
+        catch (InvalidOperationException)
+        {
+            // Already reaped.
+        }
+        _process.Dispose();
+    }
+}
