@@ -1,3 +1,4 @@
+using BlockDaemon.Core.Errors;
 using BlockDaemon.Core.Graph;
 using BlockDaemon.Core.Io;
 using BlockDaemon.TestKit;
@@ -29,6 +30,25 @@ internal sealed class OurImage : IAsyncDisposable
     public long Length => Edge.Length;
 
     public static async Task<OurImage> OpenAsync(string path, CancellationToken ct, bool readOnly = false)
+    {
+        // Another test thread starting qemu-img/qemu-io can briefly hold a copy of every open
+        // descriptor of this process (between its clone and its exec closing them), and with it
+        // the image locks of a graph just closed here. Such a conflict clears within
+        // milliseconds; a real one (a lock we leaked) outlasts the retries and fails the test.
+        for (int attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await TryOpenAsync(path, readOnly, ct);
+            }
+            catch (BlockException e) when (e.Kind == BlockErrorKind.PermissionConflict && attempt < 20)
+            {
+                await Task.Delay(50, ct);
+            }
+        }
+    }
+
+    private static async Task<OurImage> TryOpenAsync(string path, bool readOnly, CancellationToken ct)
     {
         var graph = new TestGraph();
         try
