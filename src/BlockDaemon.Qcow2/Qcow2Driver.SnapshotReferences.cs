@@ -22,18 +22,19 @@ public sealed partial class Qcow2Driver
         var added = new List<long>();
         try
         {
-            foreach (ulong l1Entry in _map.L1)
+            for (int l1Index = 0; l1Index < _map.L1.Length; l1Index++)
             {
+                ulong l1Entry = _map.L1[l1Index];
                 ulong l2Offset = TableEntries.L1Offset(l1Entry);
                 if (l2Offset == 0)
                 {
                     continue;
                 }
-                var table = await LoadL2ForWalkAsync(l2Offset, ct).ConfigureAwait(false);
+                var table = await LoadL2ForWalkAsync(l2Offset, l1Index, ct).ConfigureAwait(false);
                 for (int j = 0; j < _map.EntriesPerTable; j++)
                 {
                     var (entry, _) = _map.ReadEntry(table, j);
-                    foreach (long cluster in ReferencedClusters(entry))
+                    foreach (long cluster in ReferencedClusters(entry, l2Offset, j))
                     {
                         await IncrementAsync(cluster, added, ct).ConfigureAwait(false);
                     }
@@ -57,7 +58,7 @@ public sealed partial class Qcow2Driver
             {
                 continue;
             }
-            var table = await LoadL2ForWalkAsync(l2Offset, ct).ConfigureAwait(false);
+            var table = await LoadL2ForWalkAsync(l2Offset, i, ct).ConfigureAwait(false);
             for (int j = 0; j < _map.EntriesPerTable; j++)
             {
                 var (entry, bitmap) = _map.ReadEntry(table, j);
@@ -76,18 +77,19 @@ public sealed partial class Qcow2Driver
     /// <summary>Drops the references a deleted snapshot's L1 table held (freed once the table is gone from disk).</summary>
     private async ValueTask DropSnapshotReferencesAsync(ulong[] l1, CancellationToken ct)
     {
-        foreach (ulong l1Entry in l1)
+        for (int l1Index = 0; l1Index < l1.Length; l1Index++)
         {
+            ulong l1Entry = l1[l1Index];
             ulong l2Offset = TableEntries.L1Offset(l1Entry);
             if (l2Offset == 0)
             {
                 continue;
             }
-            var table = await LoadL2ForWalkAsync(l2Offset, ct).ConfigureAwait(false);
+            var table = await LoadL2ForWalkAsync(l2Offset, l1Index, ct).ConfigureAwait(false);
             for (int j = 0; j < _map.EntriesPerTable; j++)
             {
                 var (entry, _) = _map.ReadEntry(table, j);
-                foreach (long cluster in ReferencedClusters(entry))
+                foreach (long cluster in ReferencedClusters(entry, l2Offset, j))
                 {
                     _refcounts.FreeLater(cluster, 1);
                 }
@@ -109,7 +111,7 @@ public sealed partial class Qcow2Driver
             {
                 continue;
             }
-            var table = await LoadL2ForWalkAsync(l2Offset, ct).ConfigureAwait(false);
+            var table = await LoadL2ForWalkAsync(l2Offset, i, ct).ConfigureAwait(false);
             for (int j = 0; j < _map.EntriesPerTable; j++)
             {
                 var (entry, bitmap) = _map.ReadEntry(table, j);
@@ -139,18 +141,19 @@ public sealed partial class Qcow2Driver
 
     // Each table of a walk is its own cache operation, so a walk over a big image keeps only
     // what fits in the cache instead of pinning every table it visited.
-    private async ValueTask<CachedTable> LoadL2ForWalkAsync(ulong l2Offset, CancellationToken ct)
+    private async ValueTask<CachedTable> LoadL2ForWalkAsync(ulong l2Offset, int l1Index, CancellationToken ct)
     {
         if ((l2Offset & (ulong)(_clusterSize - 1)) != 0)
         {
-            throw new BlockException(BlockErrorKind.Corrupt, $"L2 table offset 0x{l2Offset:x} unaligned") { Errno = Errno.EIo };
+            throw new BlockException(BlockErrorKind.Corrupt,
+                $"L2 table offset {CHex(l2Offset)} unaligned (L1 index: {CHex((ulong)l1Index)})") { Errno = Errno.EIo };
         }
         BeginOperation();
         return await _map.LoadAsync(l2Offset, ct).ConfigureAwait(false);
     }
 
     /// <summary>The host clusters an L2 entry holds a reference to: its data cluster, or every cluster a compressed one touches.</summary>
-    private List<long> ReferencedClusters(ulong entry)
+    private List<long> ReferencedClusters(ulong entry, ulong l2Offset, int l2Index)
     {
         var clusters = new List<long>(1);
         if ((entry & TableEntries.Compressed) != 0)
@@ -167,7 +170,8 @@ public sealed partial class Qcow2Driver
         {
             if ((offset & (ulong)(_clusterSize - 1)) != 0)
             {
-                throw new BlockException(BlockErrorKind.Corrupt, $"Cluster allocation offset 0x{offset:x} unaligned") { Errno = Errno.EIo };
+                throw new BlockException(BlockErrorKind.Corrupt,
+                    $"Cluster allocation offset {CHex(offset)} unaligned (L2 offset: {CHex(l2Offset)}, L2 index: {CHex((ulong)l2Index)})") { Errno = Errno.EIo };
             }
             clusters.Add((long)(offset >> _clusterBits));
         }
@@ -184,4 +188,7 @@ public sealed partial class Qcow2Driver
         await _refcounts.AddAsync(cluster, 1, ct).ConfigureAwait(false);
         added.Add(cluster);
     }
+
+    // C's "%#x": a 0x prefix, except for zero; QEMU's corruption messages are written with it.
+    private static string CHex(ulong value) => value == 0 ? "0" : $"0x{value:x}";
 }

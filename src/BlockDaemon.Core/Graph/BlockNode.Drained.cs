@@ -13,6 +13,12 @@ public sealed partial class BlockNode
         {
             return await action(ct).ConfigureAwait(false);
         }
+        catch (Errors.BlockException e) when (IsUnsignalledCorruption(e))
+        {
+            // Drained operations (snapshots) walk metadata too: what they find is reported like I/O's findings.
+            await SignalCorruptionAsync(e).ConfigureAwait(false);
+            throw;
+        }
         finally
         {
             Requests.EndDrain();
