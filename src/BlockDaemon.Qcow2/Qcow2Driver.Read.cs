@@ -129,8 +129,21 @@ public sealed partial class Qcow2Driver
         {
             return new Extent(ExtentKind.Unallocated, guest, length, 0, 0);
         }
-        CheckAligned(host);
+        CheckAlignedForRead(host, guest);
         return new Extent(ExtentKind.Data, guest, length, host + (ulong)inCluster, entry);
+    }
+
+    // QEMU's words when a read meets an unaligned data cluster: where its L2 entry is.
+    private void CheckAlignedForRead(ulong host, long guest)
+    {
+        if ((host & (ulong)(_clusterSize - 1)) != 0)
+        {
+            long cluster = guest >> _clusterBits;
+            ulong l2Offset = TableEntries.L1Offset(_map.L1[cluster / _map.EntriesPerTable]);
+            long index = cluster % _map.EntriesPerTable;
+            throw Qcow2Errors.Corrupt(
+                $"Cluster allocation offset 0x{host:x} unaligned (L2 offset: 0x{l2Offset:x}, L2 index: {(index == 0 ? "0" : $"0x{index:x}")})");
+        }
     }
 
     private void CheckAligned(ulong host)
@@ -156,7 +169,7 @@ public sealed partial class Qcow2Driver
         }
         if (host != 0)
         {
-            CheckAligned(host);
+            CheckAlignedForRead(host, offset);
         }
         int subSize = _clusterSize / TableEntries.SubclustersPerCluster;
         long clusterStart = offset & ~(long)(_clusterSize - 1);

@@ -57,6 +57,7 @@ internal sealed class ClusterMap
         {
             return (0, 0);
         }
+        CheckTableAligned(l2Offset, l1Index);
         var table = await LoadAsync(l2Offset, ct).ConfigureAwait(false);
         return ReadEntry(table, (int)(guestCluster % EntriesPerTable));
     }
@@ -78,6 +79,10 @@ internal sealed class ClusterMap
         }
         ulong l1Entry = L1[l1Index];
         ulong l2Offset = TableEntries.L1Offset(l1Entry);
+        if (l2Offset != 0)
+        {
+            CheckTableAligned(l2Offset, l1Index);
+        }
         if (l2Offset != 0 && (l1Entry & TableEntries.Copied) != 0)
         {
             return await LoadAsync(l2Offset, ct).ConfigureAwait(false);
@@ -101,6 +106,15 @@ internal sealed class ClusterMap
         table.Dirty = true;
         SetL1(l1Index, newOffset | TableEntries.Copied);
         return table;
+    }
+
+    // QEMU's words for an L1 entry whose table is not cluster-aligned.
+    private void CheckTableAligned(ulong l2Offset, long l1Index)
+    {
+        if ((l2Offset & (ulong)(_clusterSize - 1)) != 0)
+        {
+            throw Qcow2Errors.Corrupt($"L2 table offset 0x{l2Offset:x} unaligned (L1 index: {(l1Index == 0 ? "0" : $"0x{l1Index:x}")})");
+        }
     }
 
     public (ulong Entry, ulong Bitmap) ReadEntry(CachedTable table, int index)
