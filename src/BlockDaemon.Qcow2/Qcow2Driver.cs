@@ -260,6 +260,7 @@ public sealed partial class Qcow2Driver : IBlockDriver, IImageInfoSource, IInter
 
     public async ValueTask DisposeAsync()
     {
+        await StopCacheCleanerAsync().ConfigureAwait(false);
         if (!_node.ReadOnly)
         {
             await FlushAsync(CancellationToken.None).ConfigureAwait(false);

@@ -31,7 +31,11 @@ public sealed class Qcow2DriverFactory : IBlockDriverFactory
         long? l2CacheOption = options.GetInt64("l2-cache-size");
         long? refcountCacheOption = options.GetInt64("refcount-cache-size");
         long? cacheSizeOption = options.GetInt64("cache-size");
-        options.GetInt64("cache-clean-interval");
+        long cacheCleanInterval = options.GetInt64("cache-clean-interval") ?? Qcow2Driver.DefaultCacheCleanInterval;
+        if (cacheCleanInterval is < 0 or > uint.MaxValue)
+        {
+            throw Qcow2Errors.Invalid("Cache clean interval too big");
+        }
         bool passDiscardRequest = options.GetBool("pass-discard-request", context.Node.Common.DiscardUnmap);
         foreach (string ignored in new[] { "cache-clean-interval", "lazy-refcounts", "pass-discard-request", "pass-discard-snapshot",
             "pass-discard-other", "overlap-check", "l2-cache-entry-size", "l2-cache-size", "refcount-cache-size", "cache-size" })
@@ -78,10 +82,12 @@ public sealed class Qcow2DriverFactory : IBlockDriverFactory
         var backing = await OpenBackingAsync(context, header, imagePath, ct).ConfigureAwait(false);
         var dataFile = await OpenDataFileAsync(context, header, imagePath, ct).ConfigureAwait(false);
 
-        return new Qcow2Driver(context.Node, file, dataFile, backing, header, map, refcounts, snapshots, snapshotTableBytes, passDiscardRequest)
+        var driver = new Qcow2Driver(context.Node, file, dataFile, backing, header, map, refcounts, snapshots, snapshotTableBytes, passDiscardRequest)
         {
             StoredBitmaps = bitmaps,
         };
+        driver.StartCacheCleaner(TimeSpan.FromSeconds(cacheCleanInterval));
+        return driver;
     }
 
     private static string Canonical(string path)

@@ -61,10 +61,10 @@ internal sealed class TableCache
     /// <summary>Drops a table (its cluster was freed); pending changes are discarded.</summary>
     public void Remove(ulong offset) => _entries.Remove(offset);
 
-    /// <summary>Drops clean tables that were not used since the last call (cache-clean-interval).</summary>
+    /// <summary>Drops clean tables not used after <paramref name="sinceClock"/> (a <see cref="Clock"/> value taken earlier).</summary>
     public void DropIdle(long sinceClock)
     {
-        foreach (var stale in _entries.Values.Where(e => !e.Dirty && e.LastUse < sinceClock).ToList())
+        foreach (var stale in _entries.Values.Where(e => !e.Dirty && e.LastUse <= sinceClock).ToList())
         {
             _entries.Remove(stale.Offset);
         }
