@@ -9,6 +9,8 @@ public sealed partial class Qcow2Driver
 {
     public const long DefaultCacheCleanInterval = 600;
 
+    private static readonly TimeSpan MaxTimerPeriod = TimeSpan.FromMilliseconds(uint.MaxValue - 1);
+
     private CancellationTokenSource? _cleanerStop;
     private Task? _cleaner;
 
@@ -17,6 +19,12 @@ public sealed partial class Qcow2Driver
         if (interval <= TimeSpan.Zero)
         {
             return;
+        }
+        // qsd accepts up to 2^32-1 s; a timer period cannot exceed 2^32-2 ms (49 days), which is
+        // as good as never for dropping idle tables.
+        if (interval > MaxTimerPeriod)
+        {
+            interval = MaxTimerPeriod;
         }
         _cleanerStop = new CancellationTokenSource();
         _cleaner = CleanCachesAsync(interval, _cleanerStop.Token);
@@ -56,7 +64,8 @@ public sealed partial class Qcow2Driver
             return;
         }
         await _cleanerStop.CancelAsync().ConfigureAwait(false);
-        await _cleaner!.ConfigureAwait(false);
+        // The loop ends on cancellation; anything else it met must not keep the image from closing.
+        await _cleaner!.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         _cleanerStop.Dispose();
     }
 

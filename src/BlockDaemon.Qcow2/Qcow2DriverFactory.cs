@@ -32,24 +32,48 @@ public sealed class Qcow2DriverFactory : IBlockDriverFactory
         long? refcountCacheOption = options.GetInt64("refcount-cache-size");
         long? cacheSizeOption = options.GetInt64("cache-size");
         long cacheCleanInterval = options.GetInt64("cache-clean-interval") ?? Qcow2Driver.DefaultCacheCleanInterval;
-        if (cacheCleanInterval is < 0 or > uint.MaxValue)
-        {
-            throw Qcow2Errors.Invalid("Cache clean interval too big");
-        }
+        long? l2EntrySizeOption = options.GetInt64("l2-cache-entry-size");
         bool passDiscardRequest = options.GetBool("pass-discard-request", context.Node.Common.DiscardUnmap);
         foreach (string ignored in new[] { "cache-clean-interval", "lazy-refcounts", "pass-discard-request", "pass-discard-snapshot",
             "pass-discard-other", "overlap-check", "l2-cache-entry-size", "l2-cache-size", "refcount-cache-size", "cache-size" })
         {
             options.Remove(ignored);
         }
-        if (l2CacheOption < 0 || refcountCacheOption < 0 || cacheSizeOption < 0)
+        foreach (var (name, value) in new[] { ("l2-cache-size", l2CacheOption), ("refcount-cache-size", refcountCacheOption), ("cache-size", cacheSizeOption), ("l2-cache-entry-size", l2EntrySizeOption) })
         {
-            throw BlockException.Invalid("Cache sizes must not be negative");
+            if (value < 0)
+            {
+                throw BlockException.Invalid($"Parameter '{name}' expects a non-negative number below 2^64");
+            }
+        }
+        // QEMU's read_cache_sizes, in its order.
+        if (cacheSizeOption is { } cacheSize)
+        {
+            if (l2CacheOption is not null && refcountCacheOption is not null)
+            {
+                throw BlockException.Invalid("cache-size, l2-cache-size and refcount-cache-size may not be set at the same time");
+            }
+            if (l2CacheOption > cacheSize)
+            {
+                throw BlockException.Invalid("l2-cache-size may not exceed cache-size");
+            }
+            if (refcountCacheOption > cacheSize)
+            {
+                throw BlockException.Invalid("refcount-cache-size may not exceed cache-size");
+            }
+        }
+        if (cacheCleanInterval is < 0 or > uint.MaxValue)
+        {
+            throw Qcow2Errors.Invalid("Cache clean interval too big");
         }
 
         var file = await context.OpenChildAsync("file", "file", ct).ConfigureAwait(false);
         var header = await ReadHeaderAsync(file, ct).ConfigureAwait(false);
         bool readOnly = context.Node.ReadOnly;
+        if (l2EntrySizeOption is { } entrySize && (entrySize < 512 || entrySize > header.ClusterSize || (entrySize & (entrySize - 1)) != 0))
+        {
+            throw BlockException.Invalid($"L2 cache entry size must be a power of two between 512 and the cluster size ({header.ClusterSize})");
+        }
         Validate(header, file.Length, readOnly);
 
         string imagePath = file.Node.Driver.DisplayName;

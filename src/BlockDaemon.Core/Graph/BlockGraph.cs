@@ -169,7 +169,15 @@ public sealed class BlockGraph
                     // Closing goes on: QEMU also closes a node whose final flush failed.
                 }
             }
-            await node.Driver.DisposeAsync().ConfigureAwait(false);
+            try
+            {
+                await node.Driver.DisposeAsync().ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                // A driver that fails to close still leaves the graph: a half-removed node
+                // would hold its children and names for the rest of the daemon's life.
+            }
         }
         finally
         {
