@@ -1,0 +1,11 @@
+namespace BlockDaemon.Nbd.Server;
+
+/// <summary>Per-server limits.</summary>
+public sealed record NbdServerOptions
+{
+    /// <summary>A client that has not finished the handshake by then is dropped (qemu-nbd: 10 s).</summary>
+    public TimeSpan HandshakeTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Requests handled concurrently per connection (qemu's NBD_MAX_REQUESTS); more wait unread.</summary>
+    public int MaxRequestsInFlight { get; init; } = 16;
+}
