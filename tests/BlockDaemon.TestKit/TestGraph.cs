@@ -34,5 +34,5 @@ public sealed class TestGraph : IAsyncDisposable
     public BlockChild Attach(string nodeName, BlockPermissions perm, BlockPermissions shared = BlockPermissions.All, string? userName = null) =>
         Graph.AttachUser(userName, Graph.GetNode(nodeName), perm, shared).Root!;
 
-    public ValueTask DisposeAsync() => Graph.CloseAllAsync();
+    public ValueTask DisposeAsync() => SpawnGate.CloseAsync(() => Graph.CloseAllAsync());
 }

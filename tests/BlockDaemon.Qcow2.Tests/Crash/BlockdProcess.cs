@@ -1,3 +1,4 @@
+using BlockDaemon.TestKit;
 using System.Diagnostics;
 
 namespace BlockDaemon.Qcow2.Tests.Crash;
@@ -50,7 +51,7 @@ internal sealed class BlockdProcess : IDisposable
         {
             info.ArgumentList.Add(arg);
         }
-        var process = Process.Start(info) ?? throw new InvalidOperationException("Could not start blockd");
+        var process = SpawnGate.Start(info);
         // Drain its output so a chatty daemon never blocks on a full pipe.
         _ = process.StandardOutput.ReadToEndAsync();
         _ = process.StandardError.ReadToEndAsync();

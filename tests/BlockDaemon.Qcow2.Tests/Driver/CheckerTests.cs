@@ -77,7 +77,7 @@ public sealed class CheckerTests
         string image = dir["lazy.qcow2"];
         await QemuImg.RunAsync("qemu-img", "create", "-q", "-f", "qcow2", "-o", "lazy_refcounts=on", image, "16M");
         // qemu-io dies with the dirty bit set and refcounts never written.
-        var crash = System.Diagnostics.Process.Start("qemu-io", ["-f", "qcow2", "-c", "write -P 7 0 2M", "-c", "abort", image])!;
+        var crash = SpawnGate.Start(new System.Diagnostics.ProcessStartInfo("qemu-io", ["-f", "qcow2", "-c", "write -P 7 0 2M", "-c", "abort", image]));
         await crash.WaitForExitAsync(Ct);
         string info = await QemuImg.RunAsync("qemu-img", "info", "--output=json", image);
         Assert.Contains("\"dirty-flag\": true", info, StringComparison.Ordinal);

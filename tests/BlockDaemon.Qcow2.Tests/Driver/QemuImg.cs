@@ -1,3 +1,4 @@
+using BlockDaemon.TestKit;
 using System.Diagnostics;
 
 namespace BlockDaemon.Qcow2.Tests.Driver;
@@ -15,7 +16,7 @@ internal static class QemuImg
         Process process;
         try
         {
-            process = Process.Start(info)!;
+            process = SpawnGate.Start(info);
         }
         catch (System.ComponentModel.Win32Exception)
         {

@@ -1,3 +1,4 @@
+using BlockDaemon.TestKit;
 using System.Diagnostics;
 using System.Text;
 
@@ -72,7 +73,7 @@ internal static class QemuTools
             info.ArgumentList.Add(arg);
         }
         string commandLine = tool + " " + string.Join(' ', args.Select(Quote));
-        using var process = Process.Start(info) ?? throw new InvalidOperationException($"Could not start {commandLine}");
+        using var process = SpawnGate.Start(info);
         process.StandardInput.Close();
         var stdout = process.StandardOutput.ReadToEndAsync(CancellationToken.None);
         var stderr = process.StandardError.ReadToEndAsync(CancellationToken.None);

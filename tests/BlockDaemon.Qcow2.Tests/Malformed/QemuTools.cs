@@ -1,3 +1,4 @@
+using BlockDaemon.TestKit;
 using System.Diagnostics;
 
 namespace BlockDaemon.Qcow2.Tests.Malformed;
@@ -66,7 +67,7 @@ internal static class QemuTools
         {
             start.ArgumentList.Add(arg);
         }
-        var process = Process.Start(start) ?? throw new InvalidOperationException($"Could not start {tool}");
+        var process = SpawnGate.Start(start);
         process.StandardInput.Close();
         return process;
     }
