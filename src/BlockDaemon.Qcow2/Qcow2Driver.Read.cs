@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using BlockDaemon.Core.Io;
 using BlockDaemon.Qcow2.Engine;
 using BlockDaemon.Qcow2.Format;
@@ -6,6 +7,7 @@ namespace BlockDaemon.Qcow2;
 
 public sealed partial class Qcow2Driver
 {
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask ReadAsync(long offset, Memory<byte> buffer, CancellationToken ct)
     {
         List<Extent> extents;
@@ -26,6 +28,7 @@ public sealed partial class Qcow2Driver
         }
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask ReadExtentAsync(Extent extent, Memory<byte> part, CancellationToken ct)
     {
         switch (extent.Kind)
