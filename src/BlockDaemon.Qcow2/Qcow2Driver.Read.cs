@@ -10,6 +10,25 @@ public sealed partial class Qcow2Driver
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask ReadAsync(long offset, Memory<byte> buffer, CancellationToken ct)
     {
+        long inCluster = offset & (_clusterSize - 1);
+        if (inCluster + buffer.Length <= _clusterSize && !_map.ExtendedL2)
+        {
+            // Within one cluster (most guest requests): one extent, no list to build.
+            Extent single;
+            await _lock.WaitAsync(ct).ConfigureAwait(false);
+            try
+            {
+                _map.Cache.BeginOperation();
+                var (entry, _) = await _map.LookupAsync(offset >> _clusterBits, ct).ConfigureAwait(false);
+                single = Classify(entry, offset, inCluster, buffer.Length);
+            }
+            finally
+            {
+                _lock.Release();
+            }
+            await ReadExtentAsync(single, buffer, ct).ConfigureAwait(false);
+            return;
+        }
         List<Extent> extents;
         await _lock.WaitAsync(ct).ConfigureAwait(false);
         try
