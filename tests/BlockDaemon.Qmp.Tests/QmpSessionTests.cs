@@ -215,6 +215,7 @@ public sealed class QmpSessionTests
         using var client = await harness.ConnectNegotiatedAsync();
 
         Assert.Equal("""{"return": {}}""", await client.CommandLineAsync("""{"execute": "quit"}"""));
+        await harness.Daemon.ShutdownRequested.Task.WaitAsync(QmpClient.Timeout, TestContext.Current.CancellationToken);
         Assert.Equal(1, harness.Daemon.ShutdownRequests);
     }
 
