@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using BlockDaemon.Core.Io;
 using BlockDaemon.Qcow2.Engine;
 using BlockDaemon.Qcow2.Format;
@@ -6,8 +7,28 @@ namespace BlockDaemon.Qcow2;
 
 public sealed partial class Qcow2Driver
 {
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask ReadAsync(long offset, Memory<byte> buffer, CancellationToken ct)
     {
+        long inCluster = offset & (_clusterSize - 1);
+        if (inCluster + buffer.Length <= _clusterSize && !_map.ExtendedL2)
+        {
+            // Within one cluster (most guest requests): one extent, no list to build.
+            Extent single;
+            await _lock.WaitAsync(ct).ConfigureAwait(false);
+            try
+            {
+                _map.Cache.BeginOperation();
+                var (entry, _) = await _map.LookupAsync(offset >> _clusterBits, ct).ConfigureAwait(false);
+                single = Classify(entry, offset, inCluster, buffer.Length);
+            }
+            finally
+            {
+                _lock.Release();
+            }
+            await ReadExtentAsync(single, buffer, ct).ConfigureAwait(false);
+            return;
+        }
         List<Extent> extents;
         await _lock.WaitAsync(ct).ConfigureAwait(false);
         try
@@ -26,6 +47,7 @@ public sealed partial class Qcow2Driver
         }
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask ReadExtentAsync(Extent extent, Memory<byte> part, CancellationToken ct)
     {
         switch (extent.Kind)

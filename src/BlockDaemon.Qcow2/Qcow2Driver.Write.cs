@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Buffers;
 using BlockDaemon.Core.Io;
 using BlockDaemon.Qcow2.Engine;
@@ -9,6 +10,7 @@ public sealed partial class Qcow2Driver
 {
     private const uint AllSubclusters = uint.MaxValue;
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data, WriteFlags flags, CancellationToken ct)
     {
         if ((flags & WriteFlags.Compressed) != 0)
@@ -133,7 +135,7 @@ public sealed partial class Qcow2Driver
             }
             i += run;
         }
-        await _file.EnsureLengthAsync(_refcounts.EndCluster << _clusterBits, ct).ConfigureAwait(false);
+        await GrowFileForAllocationsAsync(ct).ConfigureAwait(false);
 
         byte[] scratch = ArrayPool<byte>.Shared.Rent(_clusterSize);
         try

@@ -264,6 +264,7 @@ public sealed partial class Qcow2Driver : IBlockDriver, IImageInfoSource, IInter
         if (!_node.ReadOnly)
         {
             await FlushAsync(CancellationToken.None).ConfigureAwait(false);
+            await TrimGrownTailAsync(CancellationToken.None).ConfigureAwait(false);
         }
         _lock.Dispose();
     }

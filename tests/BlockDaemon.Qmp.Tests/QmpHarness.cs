@@ -67,11 +67,21 @@ internal sealed class QmpHarness : IAsyncDisposable
 
 internal sealed class FakeDaemon : IDaemonControl
 {
-    public int ShutdownRequests { get; private set; }
+    private int _shutdownRequests;
+
+    public int ShutdownRequests => Volatile.Read(ref _shutdownRequests);
+
+    // Shutdown runs after the reply is written (as in QEMU), so a client may read the reply
+    // before the request arrives here: tests await this instead of checking the count at once.
+    public TaskCompletionSource ShutdownRequested { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public (int Major, int Minor, int Micro, string Package) Version => (7, 2, 22, "x");
 
-    public void RequestShutdown() => ShutdownRequests++;
+    public void RequestShutdown()
+    {
+        Interlocked.Increment(ref _shutdownRequests);
+        ShutdownRequested.TrySetResult();
+    }
 }
 
 /// <summary>The client end: writes raw text, reads "\r\n"-terminated lines with a timeout.</summary>

@@ -215,11 +215,7 @@ public sealed class QmpSessionTests
         using var client = await harness.ConnectNegotiatedAsync();
 
         Assert.Equal("""{"return": {}}""", await client.CommandLineAsync("""{"execute": "quit"}"""));
-        // The shutdown is requested once the reply is on its way, so it may follow it by a moment.
-        for (int i = 0; i < 100 && harness.Daemon.ShutdownRequests == 0; i++)
-        {
-            await Task.Delay(20, TestContext.Current.CancellationToken);
-        }
+        await harness.Daemon.ShutdownRequested.Task.WaitAsync(QmpClient.Timeout, TestContext.Current.CancellationToken);
         Assert.Equal(1, harness.Daemon.ShutdownRequests);
     }
 

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using BlockDaemon.Core.Errors;
 using BlockDaemon.Core.Io;
 
@@ -8,6 +9,7 @@ namespace BlockDaemon.Core.Graph;
 // write thresholds, zero detection, emulation of what the driver lacks, statistics.
 public sealed partial class BlockNode
 {
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     internal async ValueTask ReadAsync(long offset, Memory<byte> buffer, CancellationToken ct)
     {
         CheckRange(offset, buffer.Length);
@@ -44,6 +46,7 @@ public sealed partial class BlockNode
         }
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     internal async ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data, WriteFlags flags, CancellationToken ct)
     {
         CheckWritable();
@@ -80,6 +83,7 @@ public sealed partial class BlockNode
 
     // Tracks and writes data as given (no zero detection): aligned directly, unaligned by
     // read-modify-write under a serialising request.
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask WriteDataAsync(long offset, ReadOnlyMemory<byte> data, WriteFlags flags, CancellationToken ct)
     {
         int align = Driver.Limits.RequestAlignment;
@@ -261,6 +265,7 @@ public sealed partial class BlockNode
         }
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask ReadSplitAsync(long offset, Memory<byte> buffer, CancellationToken ct)
     {
         int max = Driver.Limits.MaxTransfer;
@@ -272,6 +277,7 @@ public sealed partial class BlockNode
         }
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask WriteSplitAsync(long offset, ReadOnlyMemory<byte> data, WriteFlags flags, CancellationToken ct)
     {
         bool emulateFua = (flags & WriteFlags.Fua) != 0 && !Driver.Limits.SupportsFua;

@@ -102,8 +102,10 @@ public sealed class RequestTracker
     internal void End(TrackedRequest request)
     {
         TaskCompletionSource? idle = null;
+        TaskCompletionSource? completed;
         lock (_lock)
         {
+            completed = request.Completed;
             _active.Remove(request);
             if (_active.Count == 0)
             {
@@ -112,7 +114,7 @@ public sealed class RequestTracker
             }
         }
         idle?.TrySetResult();
-        request.Completed.TrySetResult();
+        completed?.TrySetResult();
     }
 
     // A serialising request waits for every overlapping request; any request waits for an
@@ -123,6 +125,8 @@ public sealed class RequestTracker
         {
             if ((request.Serialising || other.Serialising) && request.Overlaps(other))
             {
+                // Created only when someone waits: most requests never conflict.
+                other.Completed ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
                 return other.Completed.Task;
             }
         }
@@ -148,7 +152,8 @@ public sealed class TrackedRequest : IDisposable
     public long Length { get; }
     public bool Serialising { get; }
 
-    internal TaskCompletionSource Completed { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    // Signalled when the request ends; null until a conflicting request waits. Guarded by the tracker's lock.
+    internal TaskCompletionSource? Completed { get; set; }
 
     internal bool Overlaps(TrackedRequest other) =>
         Offset < other.Offset + Math.Max(other.Length, 1) && other.Offset < Offset + Math.Max(Length, 1);

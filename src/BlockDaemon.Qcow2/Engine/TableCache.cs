@@ -40,11 +40,18 @@ internal sealed class TableCache
             Touch(hit);
             return hit;
         }
+        byte[]? reused = null;
         if (_entries.Count >= Capacity)
         {
-            await EvictOneAsync(evict, ct).ConfigureAwait(false);
+            reused = await EvictOneAsync(evict, ct).ConfigureAwait(false);
         }
-        var table = new CachedTable(offset, new byte[_tableSize]);
+        // A full cache recycles its victim's buffer: a cache cycling through tables would
+        // otherwise leave a table-sized garbage array per miss (and RSS grows with the GC heap).
+        if (reused is not null && load is null)
+        {
+            Array.Clear(reused);
+        }
+        var table = new CachedTable(offset, reused ?? new byte[_tableSize]);
         if (load is not null)
         {
             await load(offset, table.Data, ct).ConfigureAwait(false);
@@ -80,7 +87,8 @@ internal sealed class TableCache
         table.Operation = _operation;
     }
 
-    private async ValueTask EvictOneAsync(Func<CachedTable, CancellationToken, ValueTask> evict, CancellationToken ct)
+    // Returns the victim's buffer for reuse, or null when nothing could be evicted.
+    private async ValueTask<byte[]?> EvictOneAsync(Func<CachedTable, CancellationToken, ValueTask> evict, CancellationToken ct)
     {
         CachedTable? victim = null;
         foreach (var entry in _entries.Values)
@@ -97,13 +105,14 @@ internal sealed class TableCache
         }
         if (victim is null)
         {
-            return; // Everything is in use by this operation: grow past capacity for now.
+            return null; // Everything is in use by this operation: grow past capacity for now.
         }
         if (victim.Dirty)
         {
             await evict(victim, ct).ConfigureAwait(false);
         }
         _entries.Remove(victim.Offset);
+        return victim.Data;
     }
 }
 

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using BlockDaemon.Core.Errors;
 using BlockDaemon.Core.Graph;
 using BlockDaemon.Core.Io;
@@ -43,6 +44,7 @@ public sealed class FileDriver : IBlockDriver
     public long? AllocatedBytes => Native.AllocatedBytes(_fd);
     private bool Direct => Limits.RequestAlignment > 1;
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask ReadAsync(long offset, Memory<byte> buffer, CancellationToken ct)
     {
         if (Direct && !IsMemoryAligned(buffer))
@@ -55,6 +57,7 @@ public sealed class FileDriver : IBlockDriver
         await ReadCoreAsync(offset, buffer, ct).ConfigureAwait(false);
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data, WriteFlags flags, CancellationToken ct)
     {
         try
@@ -186,6 +189,7 @@ public sealed class FileDriver : IBlockDriver
         return ValueTask.CompletedTask;
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask ReadCoreAsync(long offset, Memory<byte> buffer, CancellationToken ct)
     {
         try
