@@ -115,7 +115,7 @@ public sealed class CreatorTests
     [InlineData(2, 65536, 8, "Different refcount widths than 16 bits require compatibility level 1.1 or above (use version=v3 or greater)")]
     public void Bad_options_are_refused_before_anything_is_written(int version, int clusterSize, int refcountBits, string message)
     {
-        var e = Assert.Throws<Core.Errors.BlockException>(() => Qcow2Creator.Validate(
+        var e = Assert.Throws<Core.Errors.BlockException>(() => Qcow2CreateValidation.Validate(
             new Qcow2CreateOptions { Size = 1 << 20, Version = version, ClusterSize = clusterSize, RefcountBits = refcountBits }));
         Assert.Equal(message, e.Message);
     }
