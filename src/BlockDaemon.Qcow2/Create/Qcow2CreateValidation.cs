@@ -8,8 +8,8 @@ namespace BlockDaemon.Qcow2.Create;
 
 /// <summary>
 /// The option checks of qcow2_co_create, in its order, so that with several bad options the
-/// first error reported is qsd's. Checks qsd only meets later (while resizing the new image) are
-/// made here too, so that nothing is written for an image that cannot be made.
+/// first error reported is qsd's. The checks qsd only meets later are made before anything is
+/// written too, so that nothing is written for an image that cannot be made.
 /// </summary>
 public static class Qcow2CreateValidation
 {
@@ -75,7 +75,14 @@ public static class Qcow2CreateValidation
         {
             throw BlockException.Invalid($"Non-zlib compression type is only supported with compatibility level 1.1 and above {UseV3}");
         }
-        // qsd finds these while giving the new image its size.
+    }
+
+    /// <summary>
+    /// The checks qsd only meets after writing the first header (while giving the image its
+    /// size and backing file), so their errors conclude the job after the command's reply.
+    /// </summary>
+    public static void ValidateLate(Qcow2CreateOptions o)
+    {
         // A negative size is a uint64 past 2^63, far too large.
         long bytesPerL2 = (long)o.ClusterSize * (o.ClusterSize / (o.ExtendedL2 ? 16 : 8));
         if (o.Size < 0 || (o.Size / bytesPerL2 + (o.Size % bytesPerL2 != 0 ? 1 : 0)) * 8 > Qcow2Limits.MaxL1Bytes)

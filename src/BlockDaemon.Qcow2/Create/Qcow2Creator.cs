@@ -32,6 +32,10 @@ public static class Qcow2Creator
     public static async ValueTask CreateAsync(BlockChild file, BlockChild? data, Qcow2CreateOptions o, CancellationToken ct)
     {
         Qcow2CreateValidation.Validate(o);
+        // qsd writes a first header before the late checks fail; they fail after the command's
+        // reply there, so yield first to fail at the same point, but with nothing written.
+        await Task.Yield();
+        Qcow2CreateValidation.ValidateLate(o);
         if (o.DataFile is not null != data is not null)
         {
             throw new ArgumentException("data-file needs both its name and its node", nameof(data));

@@ -54,6 +54,11 @@ internal static class Qcow2Preallocation
         int tail = (int)(o.Size % cs);
         if (o.Size > 0 && tail != 0)
         {
+            long clusterEnd = layout.HostOffset(lastCluster) + cs;
+            if (target.Length < clusterEnd)
+            {
+                await target.TruncateAsync(clusterEnd, ct).ConfigureAwait(false);
+            }
             await target.WriteAsync(layout.HostOffset(lastCluster) + tail, new byte[cs - tail], WriteFlags.None, ct).ConfigureAwait(false);
         }
         if (data is not null && data.Length < o.Size)
