@@ -54,9 +54,7 @@ OMITTED_MEMBERS = {
                              "blockd opens no encrypted images, and its metadata "
                              "overlap guard is always on"),
     "ImageInfoSpecificQCow2": ({"encrypt"}, "blockd opens no encrypted images"),
-    "BlockdevCreateOptionsQcow2": ({"encrypt", "data-file", "data-file-raw"},
-                                   "blockd creates no encrypted images, and blockdev-create "
-                                   "does not yet attach external data files"),
+    "BlockdevCreateOptionsQcow2": ({"encrypt"}, "blockd creates no encrypted images"),
 }
 
 # Builtin types and the JSON type introspection reports for them.

@@ -23,80 +23,29 @@ public static class Qcow2Creator
         (0, 4, "extended L2 entries"), (1, 0, "lazy refcounts"), (2, 0, "bitmaps"), (2, 1, "raw external data"),
     ];
 
-    public static void Validate(Qcow2CreateOptions o)
-    {
-        if (o.Version is not (2 or 3))
-        {
-            throw BlockException.Invalid($"Invalid qcow2 version {o.Version}");
-        }
-        if (!BitOperations.IsPow2(o.ClusterSize) || o.ClusterSize < 512 || o.ClusterSize > (2 << 20))
-        {
-            throw BlockException.Invalid("Cluster size must be a power of two between 512 and 2048k");
-        }
-        if (!BitOperations.IsPow2(o.RefcountBits) || o.RefcountBits > 64)
-        {
-            throw BlockException.Invalid("Refcount width must be a power of two and may not exceed 64 bits");
-        }
-        if (o.Version < 3)
-        {
-            if (o.RefcountBits != 16)
-            {
-                throw BlockException.Invalid("Different refcount widths than 16 bits require compatibility level 1.1 or above (use version=v3 or greater)");
-            }
-            if (o.LazyRefcounts)
-            {
-                throw BlockException.Invalid("Lazy refcounts only supported with compatibility level 1.1 and above (use version=v3 or greater)");
-            }
-            if (o.ExtendedL2)
-            {
-                throw BlockException.Invalid("Extended L2 entries are only supported with compatibility level 1.1 and above (use version=v3 or greater)");
-            }
-            if (o.DataFile is not null)
-            {
-                throw BlockException.Invalid("External data files are only supported with compatibility level 1.1 and above (use version=v3 or greater)");
-            }
-            if (o.CompressionType != CompressionType.Zlib)
-            {
-                throw BlockException.Invalid("Non-zlib compression type is only supported with compatibility level 1.1 and above (use version=v3 or greater)");
-            }
-        }
-        if (o.ExtendedL2 && o.ClusterSize < 16384)
-        {
-            throw BlockException.Invalid("Extended L2 entries are only supported with cluster sizes of at least 16384 bytes");
-        }
-        if (o.Size < 0 || o.Size % 512 != 0)
-        {
-            throw BlockException.Invalid("Image size must be a multiple of 512 bytes");
-        }
-        if (o.BackingFile is null && o.BackingFormat is not null)
-        {
-            throw BlockException.Invalid("Backing format cannot be used without backing file");
-        }
-        if (o.BackingFile is not null && o.Preallocation != Preallocation.Off)
-        {
-            throw BlockException.Invalid("Backing file and preallocation can only be used at the same time if extended_l2 is on");
-        }
-        if (o.DataFileRaw && o.DataFile is null)
-        {
-            throw BlockException.Invalid("data-file-raw requires data-file");
-        }
-        if (o.BackingFile is { } name && Encoding.UTF8.GetByteCount(name) > Qcow2Header.MaxBackingNameLength)
-        {
-            throw BlockException.Invalid("Backing file name too long");
-        }
-        int clusterBits = BitOperations.Log2((uint)o.ClusterSize);
-        long perL2 = o.ClusterSize / (o.ExtendedL2 ? 16 : 8);
-        long l1Entries = (o.Size + perL2 * o.ClusterSize - 1) / (perL2 * o.ClusterSize);
-        if (l1Entries * 8 > Qcow2Limits.MaxL1Bytes)
-        {
-            throw BlockException.Invalid($"The image size is too large for file format 'qcow2' (try using a larger cluster size)");
-        }
-        _ = clusterBits;
-    }
+    public static ValueTask CreateAsync(BlockChild file, Qcow2CreateOptions o, CancellationToken ct) => CreateAsync(file, null, o, ct);
 
-    public static async ValueTask CreateAsync(BlockChild file, Qcow2CreateOptions o, CancellationToken ct)
+    /// <summary>
+    /// Formats <paramref name="file"/>; with an external data file, <paramref name="data"/> is
+    /// its node and <c>o.DataFile</c> the name the header records for it.
+    /// </summary>
+    public static async ValueTask CreateAsync(BlockChild file, BlockChild? data, Qcow2CreateOptions o, CancellationToken ct)
     {
-        Validate(o);
+        Qcow2CreateValidation.Validate(o);
+        // qsd writes a first header before the late checks fail; they fail after the command's
+        // reply there, so yield first to fail at the same point, but with nothing written.
+        await Task.Yield();
+        Qcow2CreateValidation.ValidateLate(o);
+        if (o.DataFile is not null != data is not null)
+        {
+            throw new ArgumentException("data-file needs both its name and its node", nameof(data));
+        }
+        // A raw data file must read as the image without the metadata, so its clusters are
+        // mapped one to one from the start, as qsd does by turning "off" into "metadata".
+        if (o.DataFileRaw && o.Preallocation == Preallocation.Off)
+        {
+            o = o with { Preallocation = Preallocation.Metadata };
+        }
         int cs = o.ClusterSize;
         int clusterBits = BitOperations.Log2((uint)cs);
         int refcountOrder = BitOperations.Log2((uint)o.RefcountBits);
@@ -128,6 +77,13 @@ public static class Qcow2Creator
         long tableStart = 1, blocksStart = 1 + tableClusters, l1Start = blocksStart + blocks;
         long l2Start = l1Start + l1Clusters, dataStart = l2Start + l2Clusters;
         long usedClusters = dataStart + dataClusters;
+        if (o.Preallocation is Preallocation.Falloc or Preallocation.Full && data is null && file.Length > usedClusters << clusterBits)
+        {
+            // qsd grows the file to the end of the data area with the preallocation mode, which
+            // file-posix refuses for a file already longer; refused here before anything is written.
+            throw new BlockException(BlockErrorKind.NotSupported,
+                "Could not resize image: Failed to resize underlying file: Cannot use preallocation for shrinking files");
+        }
 
         var header = BuildHeader(o, clusterBits, refcountOrder, l1Entries, (ulong)l1Start << clusterBits, (ulong)tableStart << clusterBits, (uint)tableClusters);
         var cluster0 = new byte[cs];
@@ -180,7 +136,13 @@ public static class Qcow2Creator
 
         if (prealloc)
         {
-            await PreallocateAsync(file, o, clusterBits, perL2, l1Entries, l1Start, l2Start, l2Clusters, dataStart, dataClusters, ct).ConfigureAwait(false);
+            var layout = new Qcow2PreallocationLayout(o, clusterBits, perL2, l1Entries, l1Start, l2Start, l2Clusters, dataStart, dataClusters);
+            await Qcow2Preallocation.WriteAsync(file, data, o, layout, ct).ConfigureAwait(false);
+        }
+        else if (data is not null && data.Length < o.Size)
+        {
+            // qcow2_co_truncate resizes the data file with the image (growing it only).
+            await data.TruncateAsync(o.Size, ct).ConfigureAwait(false);
         }
         await file.FlushAsync(ct).ConfigureAwait(false);
     }
@@ -242,41 +204,5 @@ public static class Qcow2Creator
             Extensions = extensions,
             BackingFileName = o.BackingFile,
         };
-    }
-
-    private static async ValueTask PreallocateAsync(BlockChild file, Qcow2CreateOptions o, int clusterBits, long perL2, long l1Entries,
-        long l1Start, long l2Start, long l2Clusters, long dataStart, long dataClusters, CancellationToken ct)
-    {
-        int cs = 1 << clusterBits;
-        int entryBytes = o.ExtendedL2 ? 16 : 8;
-        long end = (dataStart + dataClusters) << clusterBits;
-        await file.TruncateAsync(Math.Max(file.Length, Math.Max(end, (l2Start + l2Clusters) << clusterBits)), ct).ConfigureAwait(false);
-        var l1 = new byte[l1Entries * 8];
-        for (long t = 0; t < l2Clusters; t++)
-        {
-            BinaryPrimitives.WriteUInt64BigEndian(l1.AsSpan((int)(t * 8)), ((ulong)(l2Start + t) << clusterBits) | TableEntries.Copied);
-            var l2 = new byte[cs];
-            for (long i = 0; i < perL2; i++)
-            {
-                long guestCluster = t * perL2 + i;
-                if (guestCluster * cs >= o.Size)
-                {
-                    break;
-                }
-                ulong host = o.DataFile is not null ? (ulong)guestCluster << clusterBits : (ulong)(dataStart + guestCluster) << clusterBits;
-                BinaryPrimitives.WriteUInt64BigEndian(l2.AsSpan((int)(i * entryBytes)), host | TableEntries.Copied);
-                if (o.ExtendedL2)
-                {
-                    BinaryPrimitives.WriteUInt64BigEndian(l2.AsSpan((int)(i * entryBytes + 8)), TableEntries.MakeBitmap(uint.MaxValue, 0));
-                }
-            }
-            await file.WriteAsync((l2Start + t) << clusterBits, l2, WriteFlags.None, ct).ConfigureAwait(false);
-        }
-        await file.WriteAsync(l1Start << clusterBits, l1, WriteFlags.None, ct).ConfigureAwait(false);
-        if (dataClusters > 0 && o.Preallocation != Preallocation.Metadata)
-        {
-            // falloc and full both make the space real; zeroes written through the file node.
-            await file.WriteZeroesAsync(dataStart << clusterBits, dataClusters << clusterBits, WriteFlags.None, ct).ConfigureAwait(false);
-        }
     }
 }

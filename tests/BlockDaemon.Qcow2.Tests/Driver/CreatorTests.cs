@@ -115,8 +115,36 @@ public sealed class CreatorTests
     [InlineData(2, 65536, 8, "Different refcount widths than 16 bits require compatibility level 1.1 or above (use version=v3 or greater)")]
     public void Bad_options_are_refused_before_anything_is_written(int version, int clusterSize, int refcountBits, string message)
     {
-        var e = Assert.Throws<Core.Errors.BlockException>(() => Qcow2Creator.Validate(
+        var e = Assert.Throws<Core.Errors.BlockException>(() => Qcow2CreateValidation.Validate(
             new Qcow2CreateOptions { Size = 1 << 20, Version = version, ClusterSize = clusterSize, RefcountBits = refcountBits }));
         Assert.Equal(message, e.Message);
+    }
+
+    [Fact]
+    public async Task A_raw_data_file_image_reads_the_same_through_qcow2_and_as_raw()
+    {
+        using var dir = new TempDirectory();
+        string image = dir["img.qcow2"], data = dir["data.raw"];
+        await File.WriteAllBytesAsync(image, [], Ct);
+        await File.WriteAllBytesAsync(data, [], Ct);
+        await using (var g = new TestGraph())
+        {
+            await g.AddAsync(Opt.File(image, "f"), Ct);
+            await g.AddAsync(Opt.File(data, "d"), Ct);
+            var perm = BlockPermissions.Write | BlockPermissions.Resize;
+            var file = g.Graph.AttachUser(null, g.Graph.GetNode("f"), perm, BlockPermissions.All).Root!;
+            var dataEdge = g.Graph.AttachUser(null, g.Graph.GetNode("d"), perm, BlockPermissions.All).Root!;
+            await Qcow2Creator.CreateAsync(file, dataEdge,
+                new Qcow2CreateOptions { Size = (3 << 20) + 512, DataFile = data, DataFileRaw = true }, Ct);
+        }
+        await QemuImg.RunAsync("qemu-img", "check", image);
+        string info = await QemuImg.RunAsync("qemu-img", "info", "--output=json", image);
+        Assert.Contains("\"data-file-raw\": true", info, StringComparison.Ordinal);
+        // The last cluster is partial: the data file ends on its cluster boundary, as qsd's does.
+        Assert.Equal((3L << 20) + 65536, new FileInfo(data).Length);
+        await QemuImg.RunAsync("qemu-io", "-c", "write -P 0x3c 65536 1M", image);
+        string read = await QemuImg.RunAsync("qemu-io", "-f", "raw", "-c", "read -P 0x3c 65536 1M", "-c", "read -P 0 0 65536", data);
+        Assert.DoesNotContain("Pattern verification failed", read, StringComparison.Ordinal);
+        await QemuImg.RunAsync("qemu-img", "check", image);
     }
 }
