@@ -16,10 +16,9 @@ public sealed partial class Qcow2Driver
     private async ValueTask ShrinkAsync(long length, CancellationToken ct)
     {
         long keptL1 = L1EntriesFor(length);
-        // Host clusters whose last reference goes away; QEMU frees them with
-        // QCOW2_DISCARD_ALWAYS, so they are discarded whatever pass-discard-request says.
-        var released = new List<long>();
-        await DiscardTailAsync(length, keptL1, released, ct).ConfigureAwait(false);
+        // QEMU frees what a shrink cuts off with QCOW2_DISCARD_ALWAYS: discarded whatever the
+        // pass-discard options say, by the flush that drops the references.
+        await DiscardTailAsync(length, keptL1, ct).ConfigureAwait(false);
         for (long i = keptL1; i < _map.L1.Length; i++)
         {
             if (_map.L1[i] == 0)
@@ -30,8 +29,7 @@ public sealed partial class Qcow2Driver
             _map.SetL1(i, 0);
             if (l2Offset != 0)
             {
-                _refcounts.FreeLater((long)(l2Offset >> _clusterBits), 1);
-                released.Add((long)(l2Offset >> _clusterBits));
+                _refcounts.FreeLater((long)(l2Offset >> _clusterBits), 1, FreeReason.Always);
             }
         }
         // The cleared entries reach the disk before the references they held are dropped.
@@ -39,7 +37,6 @@ public sealed partial class Qcow2Driver
         await _refcounts.DropUnusedBlocksAsync(ct).ConfigureAwait(false);
         await FlushMetadataAsync(ct).ConfigureAwait(false);
         _tableClusters = null;
-        await DiscardReleasedAsync(released, ct).ConfigureAwait(false);
         await TruncateUnusedTailAsync(ct).ConfigureAwait(false);
     }
 
@@ -50,7 +47,7 @@ public sealed partial class Qcow2Driver
     /// shares it), as QEMU's get_cluster_table does, so the image matches what qsd leaves.
     /// Tables wholly past the end are only read: they are freed with their L1 entries.
     /// </summary>
-    private async ValueTask DiscardTailAsync(long length, long keptL1, List<long> released, CancellationToken ct)
+    private async ValueTask DiscardTailAsync(long length, long keptL1, CancellationToken ct)
     {
         long first = (length + _clusterSize - 1) >> _clusterBits;
         long end = (_size + _clusterSize - 1) >> _clusterBits;
@@ -79,44 +76,7 @@ public sealed partial class Qcow2Driver
                 {
                     _map.WriteEntry(table, index, 0, 0);
                 }
-                ReleaseOld(entry, 0);
-                AddHostClusters(entry, released);
-            }
-        }
-    }
-
-    // The host clusters an L2 entry holds references to (none in an external data file).
-    private void AddHostClusters(ulong entry, List<long> clusters)
-    {
-        if (HasDataFile)
-        {
-            return;
-        }
-        if ((entry & TableEntries.Compressed) != 0)
-        {
-            var (host, bytes) = TableEntries.CompressedExtent(entry, _clusterBits);
-            for (ulong c = host >> _clusterBits; c <= (host + bytes - 1) >> _clusterBits; c++)
-            {
-                clusters.Add((long)c);
-            }
-        }
-        else if ((entry & TableEntries.OffsetMask) != 0)
-        {
-            clusters.Add((long)((entry & TableEntries.OffsetMask) >> _clusterBits));
-        }
-    }
-
-    private async ValueTask DiscardReleasedAsync(List<long> released, CancellationToken ct)
-    {
-        if (_discardPassRequest)
-        {
-            return; // FlushMetadataAsync already discarded every cluster it freed.
-        }
-        foreach (long cluster in released)
-        {
-            if (await _refcounts.GetAsync(cluster, ct).ConfigureAwait(false) == 0)
-            {
-                await _file.DiscardAsync(cluster << _clusterBits, _clusterSize, ct).ConfigureAwait(false);
+                ReleaseOld(entry, 0, FreeReason.Always);
             }
         }
     }

@@ -91,10 +91,10 @@ public sealed partial class Qcow2Driver
                 var (entry, _) = _map.ReadEntry(table, j);
                 foreach (long cluster in ReferencedClusters(entry, l2Offset, j))
                 {
-                    _refcounts.FreeLater(cluster, 1);
+                    _refcounts.FreeLater(cluster, 1, FreeReason.Snapshot);
                 }
             }
-            _refcounts.FreeLater((long)(l2Offset >> _clusterBits), 1);
+            _refcounts.FreeLater((long)(l2Offset >> _clusterBits), 1, FreeReason.Snapshot);
         }
     }
 

@@ -238,7 +238,8 @@ public sealed partial class Qcow2Driver
         }
         long first = (long)(offset >> _clusterBits);
         long last = (long)((offset + (ulong)bytes - 1) >> _clusterBits);
-        _refcounts.FreeLater(first, last - first + 1);
+        // QEMU frees snapshot tables and L1 copies as QCOW2_DISCARD_SNAPSHOT.
+        _refcounts.FreeLater(first, last - first + 1, FreeReason.Snapshot);
     }
 
     // Gives back clusters that nothing on disk refers to yet (an aborted operation's allocation).

@@ -242,14 +242,15 @@ public sealed partial class Qcow2Driver
     }
 
     /// <summary>Points a guest cluster at a new entry; references the old entry held are dropped once it is durable.</summary>
-    private async ValueTask SetMappingAsync(long guestCluster, ulong oldEntry, ulong newEntry, ulong newBitmap, CancellationToken ct)
+    private async ValueTask SetMappingAsync(long guestCluster, ulong oldEntry, ulong newEntry, ulong newBitmap, CancellationToken ct,
+        FreeReason reason = FreeReason.Other)
     {
         var table = await _map.TableForWriteAsync(guestCluster, ct).ConfigureAwait(false);
         _map.WriteEntry(table, (int)(guestCluster % _map.EntriesPerTable), newEntry, newBitmap);
-        ReleaseOld(oldEntry, newEntry);
+        ReleaseOld(oldEntry, newEntry, reason);
     }
 
-    private void ReleaseOld(ulong oldEntry, ulong newEntry)
+    private void ReleaseOld(ulong oldEntry, ulong newEntry, FreeReason reason = FreeReason.Other)
     {
         if (HasDataFile)
         {
@@ -260,13 +261,13 @@ public sealed partial class Qcow2Driver
             var (host, length) = TableEntries.CompressedExtent(oldEntry, _clusterBits);
             long firstCluster = (long)(host >> _clusterBits);
             long lastCluster = (long)((host + length - 1) >> _clusterBits);
-            _refcounts.FreeLater(firstCluster, lastCluster - firstCluster + 1);
+            _refcounts.FreeLater(firstCluster, lastCluster - firstCluster + 1, reason);
             return;
         }
         ulong oldHost = oldEntry & TableEntries.OffsetMask;
         if (oldHost != 0 && oldHost != (newEntry & TableEntries.OffsetMask))
         {
-            _refcounts.FreeLater((long)(oldHost >> _clusterBits), 1);
+            _refcounts.FreeLater((long)(oldHost >> _clusterBits), 1, reason);
         }
     }
 
@@ -321,7 +322,7 @@ public sealed partial class Qcow2Driver
                 var (entry, _) = await _map.LookupAsync(c, ct).ConfigureAwait(false);
                 if (entry != 0)
                 {
-                    await SetMappingAsync(c, entry, 0, 0, ct).ConfigureAwait(false);
+                    await SetMappingAsync(c, entry, 0, 0, ct, FreeReason.Request).ConfigureAwait(false);
                 }
             }
         }
@@ -365,7 +366,7 @@ public sealed partial class Qcow2Driver
                 }
                 if (newEntry != entry || newBitmap != bitmap)
                 {
-                    await SetMappingAsync(c, entry, newEntry, newBitmap, ct).ConfigureAwait(false);
+                    await SetMappingAsync(c, entry, newEntry, newBitmap, ct, FreeReason.Request).ConfigureAwait(false);
                 }
             }
         }

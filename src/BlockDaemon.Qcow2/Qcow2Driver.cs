@@ -25,7 +25,7 @@ public sealed partial class Qcow2Driver : IBlockDriver, IImageInfoSource, IInter
     private RefcountStore _refcounts;
     private readonly int _clusterBits;
     private readonly int _clusterSize;
-    private readonly bool _discardPassRequest;
+    private readonly DiscardPolicy _passDiscard;
     private Qcow2Header _header;
     private long _size;
     private byte[]? _decompressedCluster;
@@ -33,7 +33,7 @@ public sealed partial class Qcow2Driver : IBlockDriver, IImageInfoSource, IInter
     private bool _writePrepared;
 
     internal Qcow2Driver(BlockNode node, BlockChild file, BlockChild? dataFile, BlockChild? backing, Qcow2Header header,
-        ClusterMap map, RefcountStore refcounts, IReadOnlyList<SnapshotEntry> snapshots, long snapshotTableBytes, bool discardPassRequest)
+        ClusterMap map, RefcountStore refcounts, IReadOnlyList<SnapshotEntry> snapshots, long snapshotTableBytes, DiscardPolicy passDiscard)
     {
         _node = node;
         _file = file;
@@ -45,7 +45,7 @@ public sealed partial class Qcow2Driver : IBlockDriver, IImageInfoSource, IInter
         _clusterBits = header.ClusterBits;
         _clusterSize = header.ClusterSize;
         _size = header.Size;
-        _discardPassRequest = discardPassRequest;
+        _passDiscard = passDiscard;
         Snapshots = snapshots;
         _snapshotTableBytes = snapshotTableBytes;
         _map.EvictL2 = EvictL2Async;
@@ -170,14 +170,14 @@ public sealed partial class Qcow2Driver : IBlockDriver, IImageInfoSource, IInter
             _compressedTail = 0;
             _tableClusters = null;
             await _refcounts.WriteBlocksAsync(ct).ConfigureAwait(false);
-            foreach (long cluster in freed)
+            foreach (var (cluster, reason) in freed)
             {
                 _map.Cache.Remove((ulong)cluster << _clusterBits);
                 _refcounts.Cache.Remove((ulong)cluster << _clusterBits);
                 // QEMU may end the file inside its last cluster (extended L2 writes only the
                 // subclusters it needs): discard only what lies within the file.
                 long discardLength = Math.Min(_clusterSize, _file.Length - (cluster << _clusterBits));
-                if (_discardPassRequest && discardLength > 0)
+                if (_passDiscard.Passes(reason) && discardLength > 0)
                 {
                     await _file.DiscardAsync(cluster << _clusterBits, discardLength, ct).ConfigureAwait(false);
                 }

@@ -33,7 +33,11 @@ public sealed class Qcow2DriverFactory : IBlockDriverFactory
         long? cacheSizeOption = options.GetInt64("cache-size");
         long cacheCleanInterval = options.GetInt64("cache-clean-interval") ?? Qcow2Driver.DefaultCacheCleanInterval;
         long? l2EntrySizeOption = options.GetInt64("l2-cache-entry-size");
-        bool passDiscardRequest = options.GetBool("pass-discard-request", context.Node.Common.DiscardUnmap);
+        // QEMU's defaults: guest discards pass when the node unmaps, snapshot deletions always, the rest never.
+        var passDiscard = new DiscardPolicy(
+            options.GetBool("pass-discard-request", context.Node.Common.DiscardUnmap),
+            options.GetBool("pass-discard-snapshot", true),
+            options.GetBool("pass-discard-other", false));
         foreach (string ignored in new[] { "cache-clean-interval", "lazy-refcounts", "pass-discard-request", "pass-discard-snapshot",
             "pass-discard-other", "overlap-check", "l2-cache-entry-size", "l2-cache-size", "refcount-cache-size", "cache-size" })
         {
@@ -106,7 +110,7 @@ public sealed class Qcow2DriverFactory : IBlockDriverFactory
         var backing = await OpenBackingAsync(context, header, imagePath, ct).ConfigureAwait(false);
         var dataFile = await OpenDataFileAsync(context, header, imagePath, ct).ConfigureAwait(false);
 
-        var driver = new Qcow2Driver(context.Node, file, dataFile, backing, header, map, refcounts, snapshots, snapshotTableBytes, passDiscardRequest)
+        var driver = new Qcow2Driver(context.Node, file, dataFile, backing, header, map, refcounts, snapshots, snapshotTableBytes, passDiscard)
         {
             StoredBitmaps = bitmaps,
         };

@@ -16,7 +16,7 @@ internal sealed class RefcountStore
     private readonly int _clusterSize;
     private readonly int _refcountOrder;
     private readonly long _entriesPerBlock;
-    private readonly List<(long Cluster, long Count)> _pendingFrees = [];
+    private readonly List<(long Cluster, long Count, FreeReason Reason)> _pendingFrees = [];
     private ulong[] _table;
     private readonly HashSet<int> _dirtyTableClusters = [];
     private long _freeHint;
@@ -166,19 +166,19 @@ internal sealed class RefcountStore
     public bool IsFresh(long cluster) => cluster >= FreshFrom;
 
     /// <summary>Drops references once the metadata that held them is durable (see <see cref="ApplyPendingFreesAsync"/>).</summary>
-    public void FreeLater(long cluster, long count) => _pendingFrees.Add((cluster, count));
+    public void FreeLater(long cluster, long count, FreeReason reason = FreeReason.Other) => _pendingFrees.Add((cluster, count, reason));
 
-    public async ValueTask<List<long>> ApplyPendingFreesAsync(CancellationToken ct)
+    public async ValueTask<List<(long Cluster, FreeReason Reason)>> ApplyPendingFreesAsync(CancellationToken ct)
     {
-        var freed = new List<long>();
-        foreach (var (cluster, count) in _pendingFrees)
+        var freed = new List<(long, FreeReason)>();
+        foreach (var (cluster, count, reason) in _pendingFrees)
         {
             for (long c = cluster; c < cluster + count; c++)
             {
                 await AddAsync(c, -1, ct).ConfigureAwait(false);
                 if (await GetAsync(c, ct).ConfigureAwait(false) == 0)
                 {
-                    freed.Add(c);
+                    freed.Add((c, reason));
                 }
             }
         }
