@@ -43,6 +43,8 @@ DEFAULT_REFERENCE = "/work/shared/reference/qsd-7.2-schema.json"
 # Deliberate differences from qsd 7.2.  Keys are our (QAPI) type names.
 NARROWED_ENUMS = {
     "BlockdevDriver": "lists only the block drivers blockd implements",
+    "SocketAddressType": "blockd listens on Unix and TCP sockets only (no vsock, no passed fds)",
+    "BlockExportType": "blockd exports through NBD only",
 }
 OMITTED_VARIANTS = {
     "ImageInfoSpecific": "blockd implements qcow2 only and never emits the "
@@ -55,6 +57,11 @@ OMITTED_MEMBERS = {
                              "overlap guard is always on"),
     "ImageInfoSpecificQCow2": ({"encrypt"}, "blockd opens no encrypted images"),
     "BlockdevCreateOptionsQcow2": ({"encrypt"}, "blockd creates no encrypted images"),
+    "InetSocketAddress": ({"numeric", "to", "ipv4", "ipv6", "keep-alive", "mptcp"},
+                          "blockd listens on exactly the address given: no port ranges, "
+                          "address-family choice or socket options"),
+    "UnixSocketAddress": ({"abstract", "tight"}, "blockd binds file-system sockets only"),
+    "BlockExportOptions": ({"fixed-iothread", "iothread"}, "blockd has no iothreads: I/O runs on the thread pool"),
 }
 
 # Builtin types and the JSON type introspection reports for them.

@@ -23,9 +23,14 @@ internal sealed class DaemonService(ControlLoop loop, QmpServer server, BlockGra
         {
             logger.LogWarning("Some QMP clients did not disconnect in time");
         }
-        // Graph changes belong to the control loop: close the graph there, then stop the loop.
+        // Graph changes belong to the control loop: stop the NBD server (dropping its clients)
+        // and close the graph there, then stop the loop.
         await loop.InvokeAsync(async () =>
         {
+            if (server.Exports.Server is not null)
+            {
+                await server.Exports.StopServerAsync().ConfigureAwait(false);
+            }
             await graph.CloseAllAsync(cancellationToken).ConfigureAwait(false);
             return true;
         }).ConfigureAwait(false);

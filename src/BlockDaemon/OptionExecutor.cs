@@ -64,6 +64,14 @@ internal sealed class OptionExecutor(QmpServer server, TextWriter stdout)
         return server.Loop.InvokeAsync(() => BlockCoreCommands.BlockdevAdd(server.CreateContext(null), validated));
     }
 
+    // An option that is a QMP command: validated against the command's argument type, then run
+    // on the control loop like the command.
+    private Task RunCommandAsync(string argumentType, JsonObject options, bool fromKeyval, CommandHandler command)
+    {
+        var validated = new ArgumentValidator(server.Schema, fromKeyval).ValidateArguments(argumentType, options);
+        return server.Loop.InvokeAsync(() => command(server.CreateContext(null), validated));
+    }
+
     private async Task ExecuteOneAsync(DaemonOption option)
     {
         switch (option)
@@ -93,14 +101,12 @@ internal sealed class OptionExecutor(QmpServer server, TextWriter stdout)
                 ExitCode = print.ExitCode;
                 break;
             case ExportOption export:
-                string? exportNode = export.Options["node-name"]?.GetValue<string>();
-                if (exportNode is not null && server.Graph.FindNode(exportNode) is null)
-                {
-                    throw new StartupException(option.Location, $"Cannot find device='' nor node-name='{exportNode}'");
-                }
-                throw new StartupException(option.Location, "Block exports are not supported yet");
-            case NbdServerOption:
-                throw new StartupException(option.Location, "NBD server is not supported yet");
+                await RunCommandAsync("BlockExportOptions", export.Options, export.FromKeyval, BlockExportCommands.Add).ConfigureAwait(false);
+                break;
+            case NbdServerOption nbdServer:
+                await RunCommandAsync("NbdServerOptions", nbdServer.Options, nbdServer.FromKeyval,
+                    (c, a) => NbdServerCommands.StartAsync(c, a, legacyAddress: false)).ConfigureAwait(false);
+                break;
             case TraceOption:
                 throw new StartupException(option.Location, "Tracing is not supported by blockd");
             case PidfileOption or DaemonizeOption or ConfigOption:

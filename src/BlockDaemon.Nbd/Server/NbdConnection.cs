@@ -45,6 +45,13 @@ public sealed class NbdConnection
             if (session is not null)
             {
                 Export = session.Export;
+                // The export may have been removed between the handshake's lookup and the line
+                // above; the remover drops clients after taking the name out, so checking again
+                // here closes the gap.
+                if (_exports.Find(session.Export.Name) != session.Export)
+                {
+                    return;
+                }
                 await TransmitAsync(session).ConfigureAwait(false);
             }
         }

@@ -13,11 +13,12 @@ public sealed class NbdExport
 {
     private readonly BlockUser _user;
 
-    private NbdExport(string name, string? description, bool writable, BlockUser user)
+    private NbdExport(string name, string? description, bool writable, bool writeThrough, BlockUser user)
     {
         Name = name;
         Description = description;
         Writable = writable;
+        WriteThrough = writeThrough;
         _user = user;
         Child = user.Root!;
     }
@@ -28,11 +29,14 @@ public sealed class NbdExport
 
     public bool Writable { get; }
 
+    /// <summary>Every write is flushed before it is acknowledged (qemu: the write cache is off).</summary>
+    public bool WriteThrough { get; }
+
     /// <summary>The edge every request of every connection goes through.</summary>
     public BlockChild Child { get; }
 
     /// <summary>Attaches an export user to <paramref name="node"/>. Runs on the control plane.</summary>
-    public static NbdExport Attach(BlockGraph graph, BlockNode node, string name, string? description = null, bool writable = false)
+    public static NbdExport Attach(BlockGraph graph, BlockNode node, string name, string? description = null, bool writable = false, bool writeThrough = false)
     {
         if (System.Text.Encoding.UTF8.GetByteCount(name) > NbdLimits.MaxString)
         {
@@ -40,11 +44,11 @@ public sealed class NbdExport
         }
         if (writable && node.ReadOnly)
         {
-            throw new BlockException(BlockErrorKind.ReadOnly, $"Cannot export read-only node '{node.NodeName}' as writable");
+            throw new BlockException(BlockErrorKind.ReadOnly, "Cannot export read-only node as writable");
         }
         var perm = BlockPermissions.ConsistentRead | (writable ? BlockPermissions.Write : BlockPermissions.None);
         var user = graph.AttachUser(null, node, perm, BlockPermissions.All & ~BlockPermissions.Resize);
-        return new NbdExport(name, description, writable, user);
+        return new NbdExport(name, description, writable, writeThrough, user);
     }
 
     /// <summary>Gives the edge back. Runs on the control plane, after the server dropped the export.</summary>

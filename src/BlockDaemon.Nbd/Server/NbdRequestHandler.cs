@@ -87,7 +87,9 @@ internal sealed class NbdRequestHandler
     {
         var child = _session.Export.Child;
         long offset = (long)request.Offset;
-        bool fua = (request.Flags & NbdCommandFlags.Fua) != 0;
+        // A write-through export makes every write durable before it is acknowledged, which is
+        // what FUA asks for one request.
+        bool fua = (request.Flags & NbdCommandFlags.Fua) != 0 || _session.Export.WriteThrough;
         switch (request.Command)
         {
             case NbdCommand.Write:

@@ -22,6 +22,8 @@ public sealed class NbdServer : IAsyncDisposable
     private readonly ConcurrentDictionary<NbdConnection, Task> _connections = new();
     private readonly Task _acceptLoop;
     private readonly string? _unixPath;
+    // Released whenever a connection ends, so an accept loop at MaxConnections can go on.
+    private readonly SemaphoreSlim _connectionEnded = new(0);
 
     private NbdServer(Socket listener, string? unixPath, NbdServerOptions? options, ILogger? logger)
     {
@@ -37,6 +39,27 @@ public sealed class NbdServer : IAsyncDisposable
     public EndPoint LocalEndPoint => _listener.LocalEndPoint!;
 
     public int ConnectionCount => _connections.Count;
+
+    /// <summary>Clients that opened <paramref name="export"/> and are still connected.</summary>
+    public int ClientsOf(NbdExport export) => _connections.Keys.Count(c => c.Export == export);
+
+    /// <summary>
+    /// Drops every client of <paramref name="export"/> (which must already be out of
+    /// <see cref="Exports"/>, so no new client can open it) and completes once they are gone.
+    /// </summary>
+    public Task DropClientsAsync(NbdExport export)
+    {
+        var ending = new List<Task>();
+        foreach (var (connection, done) in _connections)
+        {
+            if (connection.Export == export)
+            {
+                connection.Abort();
+                ending.Add(done);
+            }
+        }
+        return Task.WhenAll(ending);
+    }
 
     /// <summary>Starts a server on a Unix socket at <paramref name="path"/> (which must not exist yet).</summary>
     public static NbdServer ListenUnix(string path, NbdServerOptions? options = null, ILogger? logger = null)
@@ -96,6 +119,7 @@ public sealed class NbdServer : IAsyncDisposable
     {
         await StopAsync().ConfigureAwait(false);
         _stop.Dispose();
+        _connectionEnded.Dispose();
     }
 
     private async Task AcceptLoopAsync()
@@ -106,6 +130,11 @@ public sealed class NbdServer : IAsyncDisposable
             Socket client;
             try
             {
+                // At the limit, leave new clients in the listen backlog until one goes away.
+                while (_options.MaxConnections > 0 && _connections.Count >= _options.MaxConnections)
+                {
+                    await _connectionEnded.WaitAsync(_stop.Token).ConfigureAwait(false);
+                }
                 client = await _listener.AcceptAsync(_stop.Token).ConfigureAwait(false);
             }
             catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException && _stop.IsCancellationRequested)
@@ -143,6 +172,7 @@ public sealed class NbdServer : IAsyncDisposable
         finally
         {
             _connections.TryRemove(connection, out _);
+            _connectionEnded.Release();
             done.SetResult();
         }
     }

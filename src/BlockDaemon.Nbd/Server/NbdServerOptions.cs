@@ -8,4 +8,7 @@ public sealed record NbdServerOptions
 
     /// <summary>Requests handled concurrently per connection (qemu's NBD_MAX_REQUESTS); more wait unread.</summary>
     public int MaxRequestsInFlight { get; init; } = 16;
+
+    /// <summary>Clients connected at once (0: no limit); at the limit the server stops accepting, as qemu does.</summary>
+    public int MaxConnections { get; init; }
 }

@@ -1,5 +1,6 @@
 using BlockDaemon.Core.Graph;
 using BlockDaemon.Core.Jobs;
+using BlockDaemon.Qmp.Exports;
 using BlockDaemon.Qmp.Schema;
 using BlockDaemon.Qmp.Server;
 
@@ -20,6 +21,9 @@ public sealed class CommandContext
     public List<Action> AfterReply { get; } = [];
 
     public required JobManager Jobs { get; init; }
+
+    /// <summary>The NBD server and the exports.</summary>
+    public required BlockExportRegistry Exports { get; init; }
 
     /// <summary>
     /// Completes once this command's reply is queued (at once for commands from the command

@@ -19,6 +19,8 @@ public sealed class CommandRegistry
         InternalSnapshotCommands.Register(registry);
         BlockdevCreateCommand.Register(registry);
         JobCommands.Register(registry);
+        NbdServerCommands.Register(registry);
+        BlockExportCommands.Register(registry);
         return registry;
     }
 

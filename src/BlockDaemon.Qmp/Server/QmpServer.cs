@@ -2,6 +2,7 @@ using BlockDaemon.Core.Jobs;
 using System.Net.Sockets;
 using BlockDaemon.Core.Graph;
 using BlockDaemon.Qmp.Commands;
+using BlockDaemon.Qmp.Exports;
 using BlockDaemon.Qmp.Schema;
 using Microsoft.Extensions.Logging;
 
@@ -35,7 +36,11 @@ public sealed class QmpServer : IAsyncDisposable
         Daemon = daemon;
         Logger = logger;
         Jobs = new JobManager(loop) { Events = new JobEventForwarder(events) };
+        Exports = new BlockExportRegistry(graph, events, loop, logger);
     }
+
+    /// <summary>The NBD server and the exports; the daemon stops them before it closes the graph.</summary>
+    public BlockExportRegistry Exports { get; }
 
     /// <summary>The daemon's jobs; they report their state changes as JOB_STATUS_CHANGE.</summary>
     public JobManager Jobs { get; }
@@ -56,6 +61,7 @@ public sealed class QmpServer : IAsyncDisposable
         Daemon = Daemon,
         Session = session,
         Jobs = Jobs,
+        Exports = Exports,
     };
 
     /// <summary>Binds a monitor socket (replacing a stale socket file, as QEMU does); <see cref="Start"/> accepts.</summary>

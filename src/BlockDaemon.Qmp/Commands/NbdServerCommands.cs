@@ -1,0 +1,48 @@
+using System.Net.Sockets;
+using System.Text.Json.Nodes;
+using BlockDaemon.Qmp.Exports;
+
+namespace BlockDaemon.Qmp.Commands;
+
+/// <summary>block-export.json: starting and stopping the NBD server.</summary>
+public static class NbdServerCommands
+{
+    internal static void Register(CommandRegistry registry)
+    {
+        registry.Add("nbd-server-start", (c, a) => StartAsync(c, a, legacyAddress: true));
+        registry.Add("nbd-server-stop", Stop);
+    }
+
+    /// <summary>
+    /// nbd-server-start, and --nbd-server with <paramref name="legacyAddress"/> false (its address
+    /// is the flat SocketAddress).
+    /// </summary>
+    public static async Task<JsonNode?> StartAsync(CommandContext context, JsonObject arguments, bool legacyAddress)
+    {
+        if (context.Exports.Server is not null)
+        {
+            throw QmpException.Generic("NBD server already running");
+        }
+        // blockd has no TLS credential objects, so any id names one that does not exist. Without
+        // credentials an authorization object has nothing to authorize; qsd ignores it too.
+        if (arguments["tls-creds"]?.GetValue<string>() is { } creds)
+        {
+            throw QmpException.Generic($"No TLS credentials with id '{creds}'");
+        }
+        var address = await SocketAddressParser.ParseAsync(arguments["addr"]!.AsObject(), legacyAddress).ConfigureAwait(false);
+        if (address is UnixDomainSocketEndPoint unix && File.Exists(unix.ToString()))
+        {
+            // As qemu's unix_listen_saddr: a stale socket file from an earlier run is replaced.
+            File.Delete(unix.ToString());
+        }
+        int max = (int)Math.Min(arguments["max-connections"]?.GetValue<long>() ?? 0, int.MaxValue);
+        context.Exports.StartServer(address, max);
+        return null;
+    }
+
+    private static async Task<JsonNode?> Stop(CommandContext context, JsonObject arguments)
+    {
+        await context.Exports.StopServerAsync().ConfigureAwait(false);
+        return null;
+    }
+}

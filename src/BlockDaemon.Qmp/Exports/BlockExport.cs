@@ -1,0 +1,16 @@
+using BlockDaemon.Nbd.Server;
+
+namespace BlockDaemon.Qmp.Exports;
+
+/// <summary>An export added by block-export-add (blockd has NBD exports only).</summary>
+public sealed class BlockExport(string id, string nodeName, NbdExport nbd)
+{
+    public string Id { get; } = id;
+
+    public string NodeName { get; } = nodeName;
+
+    public NbdExport Nbd { get; } = nbd;
+
+    /// <summary>Set once removal began; the export stays listed until its last client is gone.</summary>
+    public bool ShuttingDown { get; set; }
+}

@@ -1,0 +1,119 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text.Json.Nodes;
+using BlockDaemon.Core.Graph;
+using BlockDaemon.Nbd.Server;
+using BlockDaemon.Qmp.Server;
+using Microsoft.Extensions.Logging;
+
+namespace BlockDaemon.Qmp.Exports;
+
+/// <summary>
+/// The NBD server and the exports of the daemon, as qsd keeps them: at most one server, exports by
+/// id (newest first, the order query-block-exports lists). Used on the control loop only; an
+/// export that waits for clients to go away finishes its removal there too.
+/// </summary>
+public sealed class BlockExportRegistry(BlockGraph graph, EventBus events, ControlLoop loop, ILogger logger)
+{
+    private readonly List<BlockExport> _exports = [];
+
+    public NbdServer? Server { get; private set; }
+
+    /// <summary>Newest first.</summary>
+    public IReadOnlyList<BlockExport> Exports => _exports;
+
+    public BlockExport? Find(string id) => _exports.Find(e => e.Id == id);
+
+    /// <summary>Listens on <paramref name="address"/>; throws QmpException in qsd's words.</summary>
+    public void StartServer(EndPoint address, int maxConnections)
+    {
+        if (Server is not null)
+        {
+            throw QmpException.Generic("NBD server already running");
+        }
+        var options = new NbdServerOptions { MaxConnections = maxConnections };
+        try
+        {
+            Server = address is UnixDomainSocketEndPoint unix
+                ? NbdServer.ListenUnix(unix.ToString(), options, logger)
+                : NbdServer.ListenTcp((IPEndPoint)address, options, logger);
+        }
+        catch (SocketException e)
+        {
+            throw QmpException.Generic(ListenError(address, e));
+        }
+    }
+
+    /// <summary>Removes every export (each reported once gone) and closes the server.</summary>
+    public async Task StopServerAsync()
+    {
+        var server = Server ?? throw QmpException.Generic("NBD server not running");
+        foreach (var export in _exports.Where(e => !e.ShuttingDown).ToList())
+        {
+            await RemoveAsync(export, waitForClients: true).ConfigureAwait(false);
+        }
+        // Exports removed with mode=hard earlier may still wait for their clients; stopping drops them.
+        Server = null;
+        await server.StopAsync().ConfigureAwait(false);
+        await server.DisposeAsync().ConfigureAwait(false);
+    }
+
+    public void Add(BlockExport export)
+    {
+        Server!.Exports.Add(export.Nbd);
+        _exports.Insert(0, export);
+    }
+
+    /// <summary>
+    /// Starts removing <paramref name="export"/>: new clients can no longer open it and its clients
+    /// are dropped. With <paramref name="waitForClients"/> this completes once the export is gone;
+    /// otherwise an export whose clients are still leaving finishes after <paramref name="replySent"/>,
+    /// so BLOCK_EXPORT_DELETED follows the command's reply, as in qsd.
+    /// </summary>
+    public async Task RemoveAsync(BlockExport export, bool waitForClients, Task? replySent = null)
+    {
+        export.ShuttingDown = true;
+        var server = Server!;
+        server.Exports.Remove(export.Nbd.Name);
+        var clientsGone = server.DropClientsAsync(export.Nbd);
+        if (clientsGone.IsCompleted || waitForClients)
+        {
+            await clientsGone.ConfigureAwait(false);
+            Finish(export);
+            return;
+        }
+        _ = FinishLaterAsync(export, clientsGone, replySent ?? Task.CompletedTask);
+    }
+
+    /// <summary>Number of clients that have <paramref name="export"/> open.</summary>
+    public int ClientsOf(BlockExport export) => Server?.ClientsOf(export.Nbd) ?? 0;
+
+    private async Task FinishLaterAsync(BlockExport export, Task clientsGone, Task replySent)
+    {
+        await Task.WhenAll(clientsGone, replySent).ConfigureAwait(false);
+        loop.Post(() =>
+        {
+            Finish(export);
+            return Task.CompletedTask;
+        });
+    }
+
+    // Gives the node back and reports the export gone. Runs on the control loop.
+    private void Finish(BlockExport export)
+    {
+        if (!_exports.Remove(export))
+        {
+            return;
+        }
+        export.Nbd.Detach(graph);
+        events.Emit("BLOCK_EXPORT_DELETED", new JsonObject { ["id"] = export.Id });
+    }
+
+    // qemu's inet_listen_saddr / unix_listen_saddr wording.
+    private static string ListenError(EndPoint address, SocketException e) => address switch
+    {
+        UnixDomainSocketEndPoint unix => $"Failed to bind socket to {unix}: {e.Message}",
+        IPEndPoint ip => $"Failed to bind socket: {e.Message}",
+        _ => e.Message,
+    };
+}
