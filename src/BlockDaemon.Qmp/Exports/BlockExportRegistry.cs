@@ -75,8 +75,11 @@ public sealed class BlockExportRegistry(BlockGraph graph, EventBus events, Contr
         export.ShuttingDown = true;
         var server = Server!;
         server.Exports.Remove(export.Nbd.Name);
+        // Counted before dropping: an aborted client may finish inline, yet qsd still reports
+        // such an export gone only after the reply.
+        bool hadClients = server.ClientsOf(export.Nbd) > 0;
         var clientsGone = server.DropClientsAsync(export.Nbd);
-        if (clientsGone.IsCompleted || waitForClients)
+        if (!hadClients || waitForClients)
         {
             await clientsGone.ConfigureAwait(false);
             Finish(export);
