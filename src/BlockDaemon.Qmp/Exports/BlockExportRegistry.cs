@@ -112,11 +112,13 @@ public sealed class BlockExportRegistry(BlockGraph graph, EventBus events, Contr
         events.Emit("BLOCK_EXPORT_DELETED", new JsonObject { ["id"] = export.Id });
     }
 
-    // qemu's inet_listen_saddr / unix_listen_saddr wording.
+    // qemu's inet_listen_saddr / unix_listen_saddr wording. .NET reports a Unix path in a missing
+    // directory as "Cannot assign requested address"; qemu prints bind's ENOENT.
     private static string ListenError(EndPoint address, SocketException e) => address switch
     {
+        UnixDomainSocketEndPoint unix when !Directory.Exists(Path.GetDirectoryName(Path.GetFullPath(unix.ToString())))
+            => $"Failed to bind socket to {unix}: No such file or directory",
         UnixDomainSocketEndPoint unix => $"Failed to bind socket to {unix}: {e.Message}",
-        IPEndPoint ip => $"Failed to bind socket: {e.Message}",
-        _ => e.Message,
+        _ => $"Failed to bind socket: {e.Message}",
     };
 }
