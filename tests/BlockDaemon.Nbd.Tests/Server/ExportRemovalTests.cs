@@ -1,0 +1,43 @@
+namespace BlockDaemon.Nbd.Tests.Server;
+
+/// <summary>What block-export-del and max-connections rely on: per-export client counts, dropping one export's clients, the connection limit.</summary>
+public class ExportRemovalTests
+{
+    [Fact]
+    public async Task Dropping_an_exports_clients_leaves_other_exports_clients_connected()
+    {
+        await using var h = ServerHarness.Start();
+        var disk = await h.ExportMemoryAsync("disk", 1 << 20);
+        var other = await h.ExportMemoryAsync("other", 1 << 20);
+        await using var c1 = await RawNbdClient.OpenAsync(h.SocketPath, "disk");
+        await using var c2 = await RawNbdClient.OpenAsync(h.SocketPath, "other");
+        Assert.Equal(1, h.Server.ClientsOf(disk));
+        Assert.Equal(1, h.Server.ClientsOf(other));
+
+        h.Server.Exports.Remove("disk");
+        await h.Server.DropClientsAsync(disk).WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+
+        Assert.Equal(0, h.Server.ClientsOf(disk));
+        Assert.Equal(1, h.Server.ClientsOf(other));
+        Assert.True(await c1.ServerClosedAsync());
+        Assert.Equal(1, h.Server.ConnectionCount);
+    }
+
+    [Fact]
+    public async Task At_max_connections_the_next_client_waits_until_one_leaves()
+    {
+        await using var h = ServerHarness.Start(new() { MaxConnections = 1 });
+        await h.ExportMemoryAsync("disk", 1 << 20);
+        var first = await RawNbdClient.OpenAsync(h.SocketPath, "disk");
+        // Connecting succeeds (the listen backlog), but the server greets only after the first leaves.
+        var second = RawNbdClient.OpenAsync(h.SocketPath, "disk");
+        await Task.Delay(300, TestContext.Current.CancellationToken);
+        Assert.False(second.IsCompleted);
+        Assert.Equal(1, h.Server.ConnectionCount);
+
+        first.Close();
+        await using var c2 = await second.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+        await first.DisposeAsync();
+        Assert.Equal(1, h.Server.ConnectionCount);
+    }
+}
