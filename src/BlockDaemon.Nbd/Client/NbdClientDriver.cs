@@ -5,13 +5,13 @@ using BlockDaemon.Nbd.Protocol;
 
 namespace BlockDaemon.Nbd.Client;
 
-/// <summary>Block-layer requests as NBD commands on one <see cref="NbdClientConnection"/>.</summary>
+/// <summary>Block-layer requests as NBD commands through an <see cref="NbdClientSession"/>.</summary>
 public sealed class NbdClientDriver : IBlockDriver
 {
-    private readonly NbdClientConnection _connection;
+    private readonly NbdClientSession _connection;
     private readonly NbdTransmissionFlags _flags;
 
-    public NbdClientDriver(NbdClientConnection connection, string displayName)
+    public NbdClientDriver(NbdClientSession connection, string displayName)
     {
         _connection = connection;
         _flags = connection.Info.Flags;

@@ -14,7 +14,7 @@ public sealed class NbdClientDriverFactory : IBlockDriverFactory
     {
         var options = NbdClientOptions.Parse(context.Options);
         var node = context.Node;
-        var connection = await NbdConnector.ConnectAsync(options, ct).ConfigureAwait(false);
+        var connection = await NbdConnector.ConnectWithinAsync(options, options.OpenTimeout, ct).ConfigureAwait(false);
         try
         {
             bool exportReadOnly = (connection.Info.Flags & NbdTransmissionFlags.ReadOnly) != 0;
@@ -27,7 +27,7 @@ public sealed class NbdClientDriverFactory : IBlockDriverFactory
                 }
                 node.ReadOnly = true;
             }
-            return new NbdClientDriver(connection, options.DisplayName);
+            return new NbdClientDriver(new NbdClientSession(options, connection), options.DisplayName);
         }
         catch
         {

@@ -6,7 +6,7 @@ using BlockDaemon.Core.Options;
 namespace BlockDaemon.Nbd.Client;
 
 /// <summary>The blockdev-add options of the nbd driver (BlockdevOptionsNbd), already schema-validated.</summary>
-public sealed record NbdClientOptions(EndPoint Server, string ExportName, TimeSpan OpenTimeout)
+public sealed record NbdClientOptions(EndPoint Server, string ExportName, TimeSpan OpenTimeout, TimeSpan ReconnectDelay)
 {
     /// <summary>The address as qemu prints it in "Failed to connect to '...'".</summary>
     public string ServerText => Server switch
@@ -29,17 +29,16 @@ public sealed record NbdClientOptions(EndPoint Server, string ExportName, TimeSp
         var server = options.GetDict("server") ?? throw BlockException.Invalid("Parameter 'server' is missing");
         string export = options.GetString("export") ?? "";
         long reconnectDelay = options.GetInt64("reconnect-delay") ?? 0;
-        if (reconnectDelay != 0)
+        if (reconnectDelay < 0)
         {
-            // Reconnecting is not implemented: refuse rather than silently fail requests at once.
-            throw BlockException.Invalid("blockd's nbd driver supports only reconnect-delay=0");
+            throw BlockException.Invalid("reconnect-delay must not be negative");
         }
         long openTimeout = options.GetInt64("open-timeout") ?? 0;
         if (openTimeout < 0)
         {
             throw BlockException.Invalid("open-timeout must not be negative");
         }
-        return new NbdClientOptions(ParseAddress(server), export, TimeSpan.FromSeconds(openTimeout));
+        return new NbdClientOptions(ParseAddress(server), export, TimeSpan.FromSeconds(openTimeout), TimeSpan.FromSeconds(reconnectDelay));
     }
 
     private static EndPoint ParseAddress(OptionDict server)

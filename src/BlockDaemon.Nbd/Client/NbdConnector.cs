@@ -1,27 +1,43 @@
 using System.Net.Sockets;
 using BlockDaemon.Core.Errors;
+using Polly;
+using Polly.Retry;
+using Polly.Timeout;
 
 namespace BlockDaemon.Nbd.Client;
 
-/// <summary>Connects and negotiates, retrying a failed connection until open-timeout has passed.</summary>
+/// <summary>Connects and negotiates; <see cref="ConnectWithinAsync"/> retries until a deadline (open-timeout, reconnect-delay).</summary>
 public static class NbdConnector
 {
     private static readonly TimeSpan RetryInterval = TimeSpan.FromMilliseconds(100);
 
-    public static async ValueTask<NbdClientConnection> ConnectAsync(NbdClientOptions options, CancellationToken ct)
+    /// <summary>One attempt when <paramref name="window"/> is zero; otherwise attempts every 100 ms until it has passed.</summary>
+    public static async ValueTask<NbdClientConnection> ConnectWithinAsync(NbdClientOptions options, TimeSpan window, CancellationToken ct)
     {
-        var deadline = DateTime.UtcNow + options.OpenTimeout;
-        while (true)
+        if (window <= TimeSpan.Zero)
         {
-            try
+            return await ConnectOnceAsync(options, ct).ConfigureAwait(false);
+        }
+        BlockException? last = null;
+        // Outermost first: one deadline over all attempts, then the retry loop.
+        var pipeline = new ResiliencePipelineBuilder()
+            .AddTimeout(window)
+            .AddRetry(new RetryStrategyOptions
             {
-                return await ConnectOnceAsync(options, ct).ConfigureAwait(false);
-            }
-            catch (BlockException) when (DateTime.UtcNow + RetryInterval < deadline)
-            {
-                // qemu's open-timeout: keep trying while the server is not up yet.
-                await Task.Delay(RetryInterval, ct).ConfigureAwait(false);
-            }
+                ShouldHandle = new PredicateBuilder().Handle<BlockException>(e => { last = e; return true; }),
+                BackoffType = DelayBackoffType.Constant,
+                Delay = RetryInterval,
+                MaxRetryAttempts = int.MaxValue,
+            })
+            .Build();
+        try
+        {
+            return await pipeline.ExecuteAsync(static async (state, token) => await ConnectOnceAsync(state, token).ConfigureAwait(false), options, ct).ConfigureAwait(false);
+        }
+        catch (TimeoutRejectedException) when (last is not null)
+        {
+            // The window ran out: report why the last attempt failed, as qemu does.
+            throw last;
         }
     }
 
@@ -31,7 +47,7 @@ public static class NbdConnector
             ? "No such file or directory"
             : e.Message;
 
-    private static async ValueTask<NbdClientConnection> ConnectOnceAsync(NbdClientOptions options, CancellationToken ct)
+    public static async ValueTask<NbdClientConnection> ConnectOnceAsync(NbdClientOptions options, CancellationToken ct)
     {
         var socket = new Socket(options.Server.AddressFamily, SocketType.Stream,
             options.Server.AddressFamily == AddressFamily.Unix ? ProtocolType.Unspecified : ProtocolType.Tcp);

@@ -134,16 +134,6 @@ public class NbdClientOwnServerTests
     }
 
     [Fact]
-    public async Task Reconnect_delay_other_than_zero_is_refused()
-    {
-        await using var h = ServerHarness.Start();
-        h.TestGraph.Graph.RegisterDriver(new NbdClientDriverFactory());
-        await h.ExportMemoryAsync("disk", 1 << 20);
-        var e = await Assert.ThrowsAsync<BlockException>(async () => await h.TestGraph.AddAsync(NbdNodes.Unix("n", h.SocketPath, "disk", ("reconnect-delay", 5L)), Ct));
-        Assert.Equal("blockd's nbd driver supports only reconnect-delay=0", e.Message);
-    }
-
-    [Fact]
     public async Task Requests_fail_with_EIO_once_the_server_is_gone()
     {
         var (h, client, _) = await StartAsync();

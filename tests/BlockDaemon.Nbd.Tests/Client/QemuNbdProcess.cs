@@ -9,6 +9,7 @@ namespace BlockDaemon.Nbd.Tests.Client;
 internal sealed class QemuNbdProcess : IDisposable
 {
     private readonly Process _process;
+    private bool _disposed;
 
     private QemuNbdProcess(Process process, string socketPath)
     {
@@ -61,7 +62,7 @@ internal sealed class QemuNbdProcess : IDisposable
     /// <summary>Kills qemu-nbd at once, as a crashed server would vanish.</summary>
     public void Kill()
     {
-        if (!_process.HasExited)
+        if (!_disposed && !_process.HasExited)
         {
             _process.Kill();
             _process.WaitForExit(10_000);
@@ -71,6 +72,7 @@ internal sealed class QemuNbdProcess : IDisposable
     public void Dispose()
     {
         Kill();
+        _disposed = true;
         _process.Dispose();
     }
 }
