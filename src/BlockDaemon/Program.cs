@@ -4,6 +4,7 @@ using BlockDaemon.Core.Drivers.Null;
 using BlockDaemon.Core.Drivers.Raw;
 using BlockDaemon.Core.Events;
 using BlockDaemon.Core.Graph;
+using BlockDaemon.Nbd.Client;
 using BlockDaemon.Qcow2;
 using BlockDaemon.Qmp.Commands;
 using BlockDaemon.Qmp.Schema;
@@ -131,6 +132,7 @@ internal static class Program
             graph.RegisterDriver(new NullDriverFactory());
             graph.RegisterDriver(new RawDriverFactory());
             graph.RegisterDriver(new Qcow2DriverFactory());
+            graph.RegisterDriver(new NbdClientDriverFactory());
             return graph;
         });
         builder.Services.AddSingleton<QmpServer>();

@@ -1,0 +1,82 @@
+using System.Net.Sockets;
+using BlockDaemon.Core.Errors;
+using Polly;
+using Polly.Retry;
+using Polly.Timeout;
+
+namespace BlockDaemon.Nbd.Client;
+
+/// <summary>Connects and negotiates; <see cref="ConnectWithinAsync"/> retries until a deadline (open-timeout, reconnect-delay).</summary>
+public static class NbdConnector
+{
+    private static readonly TimeSpan RetryInterval = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>One attempt when <paramref name="window"/> is zero; otherwise attempts every 100 ms until it has passed.</summary>
+    public static async ValueTask<NbdClientConnection> ConnectWithinAsync(NbdClientOptions options, TimeSpan window, CancellationToken ct)
+    {
+        if (window <= TimeSpan.Zero)
+        {
+            return await ConnectOnceAsync(options, ct).ConfigureAwait(false);
+        }
+        BlockException? last = null;
+        // Outermost first: one deadline over all attempts, then the retry loop.
+        var pipeline = new ResiliencePipelineBuilder()
+            .AddTimeout(window)
+            .AddRetry(new RetryStrategyOptions
+            {
+                ShouldHandle = new PredicateBuilder().Handle<BlockException>(e => { last = e; return true; }),
+                BackoffType = DelayBackoffType.Constant,
+                Delay = RetryInterval,
+                MaxRetryAttempts = int.MaxValue,
+            })
+            .Build();
+        try
+        {
+            return await pipeline.ExecuteAsync(static async (state, token) => await ConnectOnceAsync(state, token).ConfigureAwait(false), options, ct).ConfigureAwait(false);
+        }
+        catch (TimeoutRejectedException) when (last is not null)
+        {
+            // The window ran out: report why the last attempt failed, as qemu does.
+            throw last;
+        }
+    }
+
+    // .NET reports a missing Unix socket file as EADDRNOTAVAIL; connect(2) itself said ENOENT.
+    private static string ConnectError(NbdClientOptions options, SocketException e) =>
+        options.Server is UnixDomainSocketEndPoint unix && e.SocketErrorCode == SocketError.AddressNotAvailable && !File.Exists(unix.ToString())
+            ? "No such file or directory"
+            : e.Message;
+
+    public static async ValueTask<NbdClientConnection> ConnectOnceAsync(NbdClientOptions options, CancellationToken ct)
+    {
+        var socket = new Socket(options.Server.AddressFamily, SocketType.Stream,
+            options.Server.AddressFamily == AddressFamily.Unix ? ProtocolType.Unspecified : ProtocolType.Tcp);
+        try
+        {
+            try
+            {
+                await socket.ConnectAsync(options.Server, ct).ConfigureAwait(false);
+            }
+            catch (SocketException e)
+            {
+                throw new BlockException(BlockErrorKind.IoError, $"Failed to connect to '{options.ServerText}': {ConnectError(options, e)}");
+            }
+            await using var stream = new NetworkStream(socket, ownsSocket: false);
+            NbdExportInfo info;
+            try
+            {
+                info = await NbdClientHandshake.RunAsync(stream, options.ExportName, ct).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is IOException or SocketException or Protocol.NbdProtocolException)
+            {
+                throw new BlockException(BlockErrorKind.IoError, $"Failed to read initial magic: {e.Message}");
+            }
+            return new NbdClientConnection(socket, info);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+}
