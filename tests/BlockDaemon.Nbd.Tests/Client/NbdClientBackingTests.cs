@@ -16,7 +16,7 @@ public class NbdClientBackingTests
     [Fact]
     public async Task A_qcow2_overlay_reads_unwritten_clusters_from_its_nbd_backing_node()
     {
-        Tools.Require("qemu-img");
+        ExternalTools.Require("qemu-img");
         await using var h = ServerHarness.Start();
         h.TestGraph.Graph.RegisterDriver(new NbdClientDriverFactory());
         h.TestGraph.Graph.RegisterDriver(new Qcow2DriverFactory());
@@ -25,7 +25,7 @@ public class NbdClientBackingTests
         await baseWriter.WriteAsync(0, Enumerable.Repeat((byte)0x33, 1 << 20).ToArray(), WriteFlags.None, Ct);
 
         string overlay = h.Dir["overlay.qcow2"];
-        await Tools.RunAsync("qemu-img", ["create", "-f", "qcow2", overlay, "1M"], Ct);
+        await ExternalTools.RunAsync("qemu-img", ["create", "-f", "qcow2", overlay, "1M"], Ct);
         await h.TestGraph.AddAsync(NbdNodes.Unix("nbdbase", h.SocketPath, "base", ("read-only", true)), Ct);
         await h.TestGraph.AddAsync(Opt.Dict(("driver", "qcow2"), ("node-name", "top"), ("file", Opt.File(overlay)), ("backing", "nbdbase")), Ct);
         var top = h.TestGraph.Attach("top", BlockPermissions.ConsistentRead | BlockPermissions.Write);

@@ -27,10 +27,10 @@ public class NbdClientQemuNbdTests
     [Fact]
     public async Task Writes_zeroes_and_discards_land_in_the_image_qemu_nbd_serves()
     {
-        Tools.Require("qemu-img", "qemu-io", "qemu-nbd");
+        ExternalTools.Require("qemu-img", "qemu-io", "qemu-nbd");
         using var dir = new TempDirectory("blockd-nbdc-");
         string image = dir["disk.raw"];
-        await Tools.RunAsync("qemu-img", ["create", "-f", "raw", image, "4M"], Ct);
+        await ExternalTools.RunAsync("qemu-img", ["create", "-f", "raw", image, "4M"], Ct);
         using (var server = await QemuNbdProcess.StartAsync(dir["nbd.sock"], image, "raw", "disk"))
         {
             await using var g = NewGraph();
@@ -52,19 +52,19 @@ public class NbdClientQemuNbdTests
             await client.ReadAsync(64 << 10, back, Ct);
             Assert.All(back, b => Assert.Equal(0, b));
         }
-        await Tools.RunAsync("qemu-io", ["-f", "raw", "-c", "read -P 0xab 0 64k", "-c", "read -P 0 64k 64k",
+        await ExternalTools.RunAsync("qemu-io", ["-f", "raw", "-c", "read -P 0xab 0 64k", "-c", "read -P 0 64k 64k",
             "-c", "read -P 0xab 128k 64k", "-c", "read -P 0 256k 64k", image], Ct);
     }
 
     [Fact]
     public async Task Qcow2_over_an_nbd_file_child_writes_an_image_qemu_img_accepts()
     {
-        Tools.Require("qemu-img", "qemu-io", "qemu-nbd");
+        ExternalTools.Require("qemu-img", "qemu-io", "qemu-nbd");
         using var dir = new TempDirectory("blockd-nbdc-");
         string image = dir["disk.qcow2"];
         // An NBD export cannot grow (in qemu neither), so the image gets its room up front.
-        await Tools.RunAsync("qemu-img", ["create", "-f", "qcow2", "-o", "preallocation=metadata", image, "8M"], Ct);
-        await Tools.RunAsync("qemu-io", ["-f", "qcow2", "-c", "write -P 0x11 0 128k", image], Ct);
+        await ExternalTools.RunAsync("qemu-img", ["create", "-f", "qcow2", "-o", "preallocation=metadata", image, "8M"], Ct);
+        await ExternalTools.RunAsync("qemu-io", ["-f", "qcow2", "-c", "write -P 0x11 0 128k", image], Ct);
         using (var server = await QemuNbdProcess.StartAsync(dir["nbd.sock"], image, "raw", "img"))
         {
             await using var g = NewGraph();
@@ -77,17 +77,17 @@ public class NbdClientQemuNbdTests
             await q.WriteAsync(1 << 20, Enumerable.Repeat((byte)0x22, 192 << 10).ToArray(), WriteFlags.None, Ct);
             await q.FlushAsync(Ct);
         }
-        await Tools.RunAsync("qemu-img", ["check", image], Ct);
-        await Tools.RunAsync("qemu-io", ["-f", "qcow2", "-c", "read -P 0x11 0 128k", "-c", "read -P 0x22 1M 192k", "-c", "read -P 0 128k 896k", image], Ct);
+        await ExternalTools.RunAsync("qemu-img", ["check", image], Ct);
+        await ExternalTools.RunAsync("qemu-io", ["-f", "qcow2", "-c", "read -P 0x11 0 128k", "-c", "read -P 0x22 1M 192k", "-c", "read -P 0 128k 896k", image], Ct);
     }
 
     [Fact]
     public async Task Killing_qemu_nbd_fails_requests_with_EIO_without_hanging()
     {
-        Tools.Require("qemu-img", "qemu-nbd");
+        ExternalTools.Require("qemu-img", "qemu-nbd");
         using var dir = new TempDirectory("blockd-nbdc-");
         string image = dir["disk.raw"];
-        await Tools.RunAsync("qemu-img", ["create", "-f", "raw", image, "1M"], Ct);
+        await ExternalTools.RunAsync("qemu-img", ["create", "-f", "raw", image, "1M"], Ct);
         using var server = await QemuNbdProcess.StartAsync(dir["nbd.sock"], image, "raw", "disk");
         await using var g = NewGraph();
         await g.AddAsync(NbdNodes.Unix("n", server.SocketPath, "disk"), Ct);
@@ -105,10 +105,10 @@ public class NbdClientQemuNbdTests
     [Fact]
     public async Task A_read_only_qemu_nbd_export_refuses_a_read_write_open()
     {
-        Tools.Require("qemu-img", "qemu-nbd");
+        ExternalTools.Require("qemu-img", "qemu-nbd");
         using var dir = new TempDirectory("blockd-nbdc-");
         string image = dir["disk.raw"];
-        await Tools.RunAsync("qemu-img", ["create", "-f", "raw", image, "1M"], Ct);
+        await ExternalTools.RunAsync("qemu-img", ["create", "-f", "raw", image, "1M"], Ct);
         using var server = await QemuNbdProcess.StartAsync(dir["nbd.sock"], image, "raw", "disk", "-r");
         await using var g = NewGraph();
         var e = await Assert.ThrowsAsync<BlockException>(async () => await g.AddAsync(NbdNodes.Unix("n", server.SocketPath, "disk"), Ct));

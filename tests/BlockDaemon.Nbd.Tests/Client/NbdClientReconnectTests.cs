@@ -15,10 +15,10 @@ public class NbdClientReconnectTests
     [Fact]
     public async Task Requests_wait_for_a_server_that_comes_back_within_reconnect_delay()
     {
-        Tools.Require("qemu-img", "qemu-nbd");
+        ExternalTools.Require("qemu-img", "qemu-nbd");
         using var dir = new TempDirectory("blockd-nbdc-");
         string image = dir["disk.raw"];
-        await Tools.RunAsync("qemu-img", ["create", "-f", "raw", image, "1M"], Ct);
+        await ExternalTools.RunAsync("qemu-img", ["create", "-f", "raw", image, "1M"], Ct);
         var first = await QemuNbdProcess.StartAsync(dir["nbd.sock"], image, "raw", "disk");
         QemuNbdProcess? second = null;
         try
@@ -52,10 +52,10 @@ public class NbdClientReconnectTests
     [Fact]
     public async Task Requests_fail_with_EIO_once_reconnect_delay_has_passed()
     {
-        Tools.Require("qemu-img", "qemu-nbd");
+        ExternalTools.Require("qemu-img", "qemu-nbd");
         using var dir = new TempDirectory("blockd-nbdc-");
         string image = dir["disk.raw"];
-        await Tools.RunAsync("qemu-img", ["create", "-f", "raw", image, "1M"], Ct);
+        await ExternalTools.RunAsync("qemu-img", ["create", "-f", "raw", image, "1M"], Ct);
         using var server = await QemuNbdProcess.StartAsync(dir["nbd.sock"], image, "raw", "disk");
         await using var g = new TestGraph();
         g.Graph.RegisterDriver(new NbdClientDriverFactory());

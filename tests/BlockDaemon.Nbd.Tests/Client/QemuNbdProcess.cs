@@ -22,8 +22,8 @@ internal sealed class QemuNbdProcess : IDisposable
     /// <summary>Starts qemu-nbd (skipping the test when it is not installed) and waits until it accepts connections.</summary>
     public static async Task<QemuNbdProcess> StartAsync(string socketPath, string image, string format, string export, params string[] extra)
     {
-        Tools.Require("qemu-nbd");
-        var info = new ProcessStartInfo(Tools.Find("qemu-nbd")!)
+        ExternalTools.Require("qemu-nbd");
+        var info = new ProcessStartInfo(ExternalTools.Find("qemu-nbd")!)
         {
             UseShellExecute = false,
             RedirectStandardError = true,

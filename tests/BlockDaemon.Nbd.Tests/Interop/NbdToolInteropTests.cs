@@ -15,10 +15,10 @@ public class NbdToolInteropTests
     [Fact]
     public async Task Nbdinfo_sees_the_flags_qsd_advertises()
     {
-        Tools.Require("nbdinfo");
+        ExternalTools.Require("nbdinfo");
         await using var h = ServerHarness.Start();
         await h.ExportMemoryAsync("disk", 64 << 20, writable: true, description: "qsd test");
-        var result = await Tools.RunAsync("nbdinfo", ["--json", h.Uri("disk")], Ct);
+        var result = await ExternalTools.RunAsync("nbdinfo", ["--json", h.Uri("disk")], Ct);
         using var json = JsonDocument.Parse(result.Stdout);
         var root = json.RootElement;
         Assert.Equal("newstyle-fixed", root.GetProperty("protocol").GetString());
@@ -44,10 +44,10 @@ public class NbdToolInteropTests
     [Fact]
     public async Task Nbdinfo_sees_a_read_only_export_as_read_only()
     {
-        Tools.Require("nbdinfo");
+        ExternalTools.Require("nbdinfo");
         await using var h = ServerHarness.Start();
         await h.ExportMemoryAsync("ro", 1 << 20, writable: false);
-        var result = await Tools.RunAsync("nbdinfo", ["--json", h.Uri("ro")], Ct);
+        var result = await ExternalTools.RunAsync("nbdinfo", ["--json", h.Uri("ro")], Ct);
         using var json = JsonDocument.Parse(result.Stdout);
         var export = json.RootElement.GetProperty("exports")[0];
         Assert.True(export.GetProperty("is_read_only").GetBoolean());
@@ -58,7 +58,7 @@ public class NbdToolInteropTests
     [Fact]
     public async Task Nbdcopy_copies_out_and_in_with_the_data_intact()
     {
-        Tools.Require("nbdcopy");
+        ExternalTools.Require("nbdcopy");
         await using var h = ServerHarness.Start();
         await h.ExportMemoryAsync("disk", 16 << 20);
         var memory = h.TestGraph.Memory["disk"];
@@ -68,13 +68,13 @@ public class NbdToolInteropTests
         pattern.CopyTo(memory.Data);
 
         string outFile = h.Dir["out.raw"];
-        await Tools.RunAsync("nbdcopy", [h.Uri("disk"), outFile], Ct);
+        await ExternalTools.RunAsync("nbdcopy", [h.Uri("disk"), outFile], Ct);
         Assert.Equal(pattern, await File.ReadAllBytesAsync(outFile, Ct));
 
         byte[] incoming = new byte[16 << 20];
         Random.Shared.NextBytes(incoming.AsSpan(1 << 20, 6 << 20));
         string inFile = h.Dir.CreateFile("in.raw", incoming);
-        await Tools.RunAsync("nbdcopy", [inFile, h.Uri("disk")], Ct);
+        await ExternalTools.RunAsync("nbdcopy", [inFile, h.Uri("disk")], Ct);
         await h.WaitForNoConnectionsAsync();
         Assert.True(incoming.AsSpan().SequenceEqual(memory.Data), "the export does not hold what nbdcopy wrote");
     }
@@ -82,28 +82,28 @@ public class NbdToolInteropTests
     [Fact]
     public async Task Qemu_io_writes_and_reads_and_qemu_img_compare_agrees()
     {
-        Tools.Require("qemu-io", "qemu-img");
+        ExternalTools.Require("qemu-io", "qemu-img");
         await using var h = ServerHarness.Start();
         await h.ExportMemoryAsync("disk", 4 << 20);
         string uri = h.Uri("disk");
-        await Tools.RunAsync("qemu-io", ["-f", "raw", "-c", "write -P 0x5a 1M 64k", "-c", "write -z 2M 4k", "-c", "write -P 0x33 3M 100", "-c", "flush", uri], Ct);
-        var read = await Tools.RunAsync("qemu-io", ["-f", "raw", "-c", "read -P 0x5a 1M 64k", "-c", "read -P 0 2M 4k", "-c", "read -P 0x33 3M 100", uri], Ct);
+        await ExternalTools.RunAsync("qemu-io", ["-f", "raw", "-c", "write -P 0x5a 1M 64k", "-c", "write -z 2M 4k", "-c", "write -P 0x33 3M 100", "-c", "flush", uri], Ct);
+        var read = await ExternalTools.RunAsync("qemu-io", ["-f", "raw", "-c", "read -P 0x5a 1M 64k", "-c", "read -P 0 2M 4k", "-c", "read -P 0x33 3M 100", uri], Ct);
         Assert.DoesNotContain("Pattern verification failed", read.Stdout, StringComparison.Ordinal);
 
         byte[] expected = new byte[4 << 20];
         expected.AsSpan(1 << 20, 64 << 10).Fill(0x5a);
         expected.AsSpan(3 << 20, 100).Fill(0x33);
         string reference = h.Dir.CreateFile("ref.raw", expected);
-        await Tools.RunAsync("qemu-img", ["compare", "-f", "raw", "-F", "raw", uri, reference], Ct);
+        await ExternalTools.RunAsync("qemu-img", ["compare", "-f", "raw", "-F", "raw", uri, reference], Ct);
         expected[(3 << 20) + 100] = 1;
         h.Dir.CreateFile("ref.raw", expected);
-        await Tools.RunAsync("qemu-img", ["compare", "-f", "raw", "-F", "raw", uri, reference], Ct, 1);
+        await ExternalTools.RunAsync("qemu-img", ["compare", "-f", "raw", "-F", "raw", uri, reference], Ct, 1);
     }
 
     [Fact]
     public async Task Qemu_img_map_over_nbd_shows_the_holes_of_a_sparse_file()
     {
-        Tools.Require("qemu-img");
+        ExternalTools.Require("qemu-img");
         await using var h = ServerHarness.Start();
         string image = h.Dir.CreateFile("sparse.raw", 4 << 20);
         await using (var stream = new FileStream(image, FileMode.Open, FileAccess.Write))
@@ -115,7 +115,7 @@ public class NbdToolInteropTests
         }
         var node = await h.TestGraph.AddAsync(Opt.File(image, "f0"), Ct);
         h.Export(node, "disk", writable: false);
-        var result = await Tools.RunAsync("qemu-img", ["map", "--output=json", "-f", "raw", h.Uri("disk")], Ct);
+        var result = await ExternalTools.RunAsync("qemu-img", ["map", "--output=json", "-f", "raw", h.Uri("disk")], Ct);
         using var json = JsonDocument.Parse(result.Stdout);
         var extents = json.RootElement.EnumerateArray()
             .Select(e => (Start: e.GetProperty("start").GetInt64(), Length: e.GetProperty("length").GetInt64(),

@@ -24,7 +24,7 @@ public sealed class CrashConsistencyTests : IDisposable
     [MemberData(nameof(Configs))]
     public async Task Every_crash_point_leaves_a_consistent_image_with_flushed_data(string configName)
     {
-        QemuTools.Require(QemuTools.Img, QemuTools.Io);
+        ExternalTools.Require(ExternalTools.QemuImg, ExternalTools.QemuIo);
         var named = CrashConfig.Get(configName);
         int seed = int.TryParse(Environment.GetEnvironmentVariable("BLOCKD_CRASH_SEED"), out int s) ? s : named.Seed;
         var config = named with { Seed = seed };

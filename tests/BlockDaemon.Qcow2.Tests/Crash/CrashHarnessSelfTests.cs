@@ -19,7 +19,7 @@ public sealed class CrashHarnessSelfTests : IDisposable
     [Fact]
     public async Task Verifier_rejects_lost_flushed_data_and_dangling_references()
     {
-        QemuTools.Require(QemuTools.Img, QemuTools.Io);
+        ExternalTools.Require(ExternalTools.QemuImg, ExternalTools.QemuIo);
         var config = CrashConfig.Get("cs4k-refcount1-lazy") with { OpCount = 30 };
         string start = await CrashImages.CreateAsync(_dir.Path, config, Ct);
         byte[] initialView = await Qemu.ReadRawAsync(start, Ct);

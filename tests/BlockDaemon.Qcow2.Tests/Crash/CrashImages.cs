@@ -1,3 +1,4 @@
+using BlockDaemon.TestKit;
 using System.Buffers.Binary;
 using BlockDaemon.Qcow2.Tests.Interop;
 
@@ -47,7 +48,7 @@ internal static class CrashImages
                 args.AddRange(["-c", command]);
             }
             args.Add(start);
-            await QemuTools.TryRunAsync(QemuTools.Io, args, QemuTools.DefaultTimeout, ct);
+            await ExternalTools.TryRunAsync(ExternalTools.QemuIo, args, ExternalTools.DefaultTimeout, ct);
             Assert.True(IsDirty(await File.ReadAllBytesAsync(start, ct)), $"{config}: qemu-io abort did not leave the dirty bit set");
         }
         else

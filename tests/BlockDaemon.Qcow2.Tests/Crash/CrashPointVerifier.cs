@@ -1,3 +1,4 @@
+using BlockDaemon.TestKit;
 using BlockDaemon.Qcow2.Tests.Interop;
 
 namespace BlockDaemon.Qcow2.Tests.Crash;
@@ -41,7 +42,7 @@ internal sealed class CrashPointVerifier(string dir)
         await File.WriteAllBytesAsync(_image, file, ct);
         if (CrashImages.IsDirty(file))
         {
-            var repair = await QemuTools.RunAsync(QemuTools.Img, ["check", "-r", "all", "-f", "qcow2", _image], ct, 0, 1, 2, 3);
+            var repair = await ExternalTools.RunAsync(ExternalTools.QemuImg, ["check", "-r", "all", "-f", "qcow2", _image], ct, 0, 1, 2, 3);
             if (repair.ExitCode is not (0 or 3))
             {
                 return $"the image is dirty and `qemu-img check -r all` could not repair it (exit {repair.ExitCode}):\n{repair}";

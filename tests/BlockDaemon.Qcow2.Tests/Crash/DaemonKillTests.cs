@@ -23,7 +23,7 @@ public sealed class DaemonKillTests : IDisposable
     [Fact]
     public async Task Kill_9_during_resizes_and_node_cycles_leaves_at_worst_leaks()
     {
-        QemuTools.Require(QemuTools.Img, QemuTools.Io);
+        ExternalTools.Require(ExternalTools.QemuImg, ExternalTools.QemuIo);
         string image = _dir["disk.qcow2"];
         // 512-byte clusters: one L1 cluster maps 2 MiB, so the resizes below move the L1 table.
         await Qemu.CreateAsync(image, InitialSize, $"cluster_size={ClusterSize},refcount_bits=64", Ct);
@@ -125,7 +125,7 @@ public sealed class DaemonKillTests : IDisposable
 
     private static async Task<long> VirtualSizeAsync(string image)
     {
-        var info = await QemuTools.RunAsync(QemuTools.Img, ["info", "--output=json", "-U", image], Ct);
+        var info = await ExternalTools.RunAsync(ExternalTools.QemuImg, ["info", "--output=json", "-U", image], Ct);
         return (long)JsonNode.Parse(info.Stdout)!["virtual-size"]!;
     }
 }

@@ -22,7 +22,7 @@ public sealed class MapTests : IDisposable
     [MemberData(nameof(Scenarios))]
     public async Task The_map_matches_qemu_img_map(string scenario)
     {
-        QemuTools.Require(QemuTools.Img, QemuTools.Io);
+        ExternalTools.Require(ExternalTools.QemuImg, ExternalTools.QemuIo);
         string image = await BuildAsync(scenario);
         string expected = Normalise(await Driver.QemuImg.RunAsync("qemu-img", "map", "--output=json", image));
 

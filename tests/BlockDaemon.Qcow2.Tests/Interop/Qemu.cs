@@ -1,3 +1,4 @@
+using BlockDaemon.TestKit;
 using System.Globalization;
 
 namespace BlockDaemon.Qcow2.Tests.Interop;
@@ -18,7 +19,7 @@ internal static class Qemu
             args.AddRange(["-b", backing, "-F", "qcow2"]);
         }
         args.AddRange([path, size.ToString(CultureInfo.InvariantCulture)]);
-        return QemuTools.RunAsync(QemuTools.Img, args, ct);
+        return ExternalTools.RunAsync(ExternalTools.QemuImg, args, ct);
     }
 
     /// <summary>
@@ -33,7 +34,7 @@ internal static class Qemu
             args.AddRange(["-c", command]);
         }
         args.Add(path);
-        var result = await QemuTools.RunAsync(QemuTools.Io, args, ct);
+        var result = await ExternalTools.RunAsync(ExternalTools.QemuIo, args, ct);
         // qemu-io reports a failed command ("write failed: ...") on stdout or stderr depending on the command.
         if (result.Stderr.Contains("failed", StringComparison.OrdinalIgnoreCase) || result.Stdout.Contains(" failed: ", StringComparison.Ordinal))
         {
@@ -47,7 +48,7 @@ internal static class Qemu
     public static async Task<byte[]> ReadRawAsync(string path, CancellationToken ct)
     {
         string raw = path + ".ref.raw";
-        await QemuTools.RunAsync(QemuTools.Img, ["convert", "-O", "raw", path, raw], ct);
+        await ExternalTools.RunAsync(ExternalTools.QemuImg, ["convert", "-O", "raw", path, raw], ct);
         try
         {
             return await File.ReadAllBytesAsync(raw, ct);
@@ -60,13 +61,13 @@ internal static class Qemu
 
     public static async Task<IReadOnlyList<MapExtent>> MapAsync(string path, CancellationToken ct)
     {
-        var result = await QemuTools.RunAsync(QemuTools.Img, ["map", "--output=json", "-f", "qcow2", path], ct);
+        var result = await ExternalTools.RunAsync(ExternalTools.QemuImg, ["map", "--output=json", "-f", "qcow2", path], ct);
         return MapExtent.ParseJson(result.Stdout);
     }
 
     /// <summary>`qemu-img check`: 0 clean, 1 check failed, 2 corruptions, 3 leaks only.</summary>
     public static Task<ToolResult> CheckAsync(string path, CancellationToken ct) =>
-        QemuTools.RunAsync(QemuTools.Img, ["check", "-f", "qcow2", path], ct, 0, 1, 2, 3);
+        ExternalTools.RunAsync(ExternalTools.QemuImg, ["check", "-f", "qcow2", path], ct, 0, 1, 2, 3);
 
     /// <summary>Asserts `qemu-img check` finds neither corruptions nor leaked clusters.</summary>
     public static async Task AssertCleanAsync(string path, string context, CancellationToken ct)
@@ -82,20 +83,20 @@ internal static class Qemu
     /// <summary>`qemu-img compare`: true when identical (exit 0), false when they differ (exit 1).</summary>
     public static async Task<(bool Identical, ToolResult Result)> CompareAsync(string a, string b, CancellationToken ct)
     {
-        var result = await QemuTools.RunAsync(QemuTools.Img, ["compare", "-f", "qcow2", "-F", "qcow2", a, b], ct, 0, 1);
+        var result = await ExternalTools.RunAsync(ExternalTools.QemuImg, ["compare", "-f", "qcow2", "-F", "qcow2", a, b], ct, 0, 1);
         return (result.ExitCode == 0, result);
     }
 
     public static Task SnapshotAsync(string path, string name, CancellationToken ct) =>
-        QemuTools.RunAsync(QemuTools.Img, ["snapshot", "-c", name, path], ct);
+        ExternalTools.RunAsync(ExternalTools.QemuImg, ["snapshot", "-c", name, path], ct);
 
     public static Task AddBitmapAsync(string path, string name, CancellationToken ct, bool disabled = false) =>
-        QemuTools.RunAsync(QemuTools.Img, disabled
+        ExternalTools.RunAsync(ExternalTools.QemuImg, disabled
             ? ["bitmap", "--add", "--disable", path, name]
             : ["bitmap", "--add", path, name], ct);
 
     public static Task ConvertAsync(IReadOnlyList<string> args, CancellationToken ct) =>
-        QemuTools.RunAsync(QemuTools.Img, ["convert", .. args], ct);
+        ExternalTools.RunAsync(ExternalTools.QemuImg, ["convert", .. args], ct);
 
     private static string CheckMeaning(int exit) => exit switch
     {

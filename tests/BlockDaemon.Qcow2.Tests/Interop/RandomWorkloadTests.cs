@@ -53,7 +53,7 @@ public sealed class RandomWorkloadTests : IDisposable
 
     private async Task RunAsync(string configName, bool backingChain, int maxInFlight)
     {
-        QemuTools.Require(QemuTools.Img, QemuTools.Io);
+        ExternalTools.Require(ExternalTools.QemuImg, ExternalTools.QemuIo);
         var config = WorkloadConfig.Get(configName);
         string label = $"{config}{(backingChain ? ", on top of a backing chain of 3" : ", standalone")}" +
             (maxInFlight > 1 ? $", up to {maxInFlight} requests in flight in ours" : "");

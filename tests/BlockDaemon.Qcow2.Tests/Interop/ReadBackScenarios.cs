@@ -1,3 +1,4 @@
+using BlockDaemon.TestKit;
 namespace BlockDaemon.Qcow2.Tests.Interop;
 
 /// <summary>The catalogue of images QEMU writes for <see cref="ReadBackTests"/>.</summary>
@@ -30,7 +31,7 @@ internal static class ReadBackScenarios
             string img = Path.Combine(dir, "dirty.qcow2");
             await Qemu.CreateAsync(img, 8 * MiB, "cluster_size=4096,lazy_refcounts=on", ct);
             // `abort` ends qemu-io without closing the image: the dirty bit stays set.
-            await QemuTools.RunAsync(QemuTools.Io,
+            await ExternalTools.RunAsync(ExternalTools.QemuIo,
                 ["-f", "qcow2", .. Fill.Script(Fill.Patterns(4096, 8 * MiB)).SelectMany(c => new[] { "-c", c }), "-c", "flush", "-c", "abort", img],
                 ct, 134, 0, -6, 6);
             return img;

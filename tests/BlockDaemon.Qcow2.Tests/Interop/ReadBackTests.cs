@@ -20,7 +20,7 @@ public sealed class ReadBackTests : IDisposable
     [MemberData(nameof(Scenarios))]
     public async Task Image_written_by_qemu_reads_the_same_through_our_driver(string scenario)
     {
-        QemuTools.Require(QemuTools.Img, QemuTools.Io);
+        ExternalTools.Require(ExternalTools.QemuImg, ExternalTools.QemuIo);
         var s = ReadBackScenarios.Get(scenario);
         string img = await s.Build(_dir.Path, Ct);
         byte[] expected = await Qemu.ReadRawAsync(img, Ct);

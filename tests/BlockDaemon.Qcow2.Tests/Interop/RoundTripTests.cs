@@ -25,7 +25,7 @@ public sealed class RoundTripTests : IDisposable
     [InlineData("cs64k-compressed", true)]
     public async Task Our_writes_qemu_writes_and_our_writes_again_match_qemu_alone(string configName, bool backingChain)
     {
-        QemuTools.Require(QemuTools.Img, QemuTools.Io);
+        ExternalTools.Require(ExternalTools.QemuImg, ExternalTools.QemuIo);
         var config = WorkloadConfig.Get(configName);
         string label = $"round trip {config}{(backingChain ? " on a backing chain" : "")}";
         string start = await WorkloadImages.CreateStartAsync(_dir.Path, config, backingChain, Ct, prefill: false);
@@ -45,7 +45,7 @@ public sealed class RoundTripTests : IDisposable
     [InlineData(true)]
     public async Task External_data_file_round_trip_matches_qemu_alone(bool dataFileRaw)
     {
-        QemuTools.Require(QemuTools.Img, QemuTools.Io);
+        ExternalTools.Require(ExternalTools.QemuImg, ExternalTools.QemuIo);
         var config = new WorkloadConfig("data-file", 7, 4096, 8 << 20, "cluster_size=4096");
         string label = $"round trip, external data file, data_file_raw={(dataFileRaw ? "on" : "off")}";
         string ours = _dir["ours.qcow2"];

@@ -1,16 +1,18 @@
-using BlockDaemon.TestKit;
 using System.Diagnostics;
+using Xunit;
 using System.Text;
 
-namespace BlockDaemon.Nbd.Tests.Interop;
+namespace BlockDaemon.TestKit;
 
 /// <summary>
-/// Runs the interop tools (qemu-img, qemu-io, nbdinfo, nbdcopy): finds them on PATH (a test skips when one is missing), runs one with
+/// Runs the interop tools (qemu-img, qemu-io, qemu-nbd, nbdinfo, nbdcopy): finds them on PATH (a test skips when one is missing), runs one with
 /// a timeout, and fails with the command line, exit code, stdout and stderr when it does not end
 /// as expected.
 /// </summary>
-internal static class Tools
+public static class ExternalTools
 {
+    public const string QemuImg = "qemu-img";
+    public const string QemuIo = "qemu-io";
 
     public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(60);
 
@@ -21,7 +23,7 @@ internal static class Tools
         {
             if (Find(tool) is null)
             {
-                Assert.Skip($"{tool} is not installed");
+                Assert.Skip($"{tool} is not installed (./build.sh test installs it)");
             }
         }
     }
@@ -58,7 +60,7 @@ internal static class Tools
     /// <summary>Runs <paramref name="tool"/> and returns how it ended; fails only on a timeout.</summary>
     public static async Task<ToolResult> TryRunAsync(string tool, IReadOnlyList<string> args, TimeSpan timeout, CancellationToken ct)
     {
-        string path = Find(tool) ?? throw new InvalidOperationException($"{tool} is not on PATH; call Tools.Require first");
+        string path = Find(tool) ?? throw new InvalidOperationException($"{tool} is not on PATH; call ExternalTools.Require first");
         var info = new ProcessStartInfo(path)
         {
             RedirectStandardOutput = true,

@@ -1,7 +1,7 @@
-namespace BlockDaemon.Qcow2.Tests.Interop;
+namespace BlockDaemon.TestKit;
 
 /// <summary>How an external tool ended: its exit code and everything it printed.</summary>
-internal sealed record ToolResult(string CommandLine, int ExitCode, string Stdout, string Stderr)
+public sealed record ToolResult(string CommandLine, int ExitCode, string Stdout, string Stderr)
 {
     public override string ToString() =>
         $"`{CommandLine}` exited with {ExitCode}\n--- stdout ---\n{Trim(Stdout)}\n--- stderr ---\n{Trim(Stderr)}";
