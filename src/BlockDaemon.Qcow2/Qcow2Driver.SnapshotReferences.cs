@@ -51,27 +51,8 @@ public sealed partial class Qcow2Driver
             throw;
         }
 
-        for (int i = 0; i < _map.L1.Length; i++)
-        {
-            ulong l2Offset = TableEntries.L1Offset(_map.L1[i]);
-            if (l2Offset == 0)
-            {
-                continue;
-            }
-            var table = await LoadL2ForWalkAsync(l2Offset, i, ct).ConfigureAwait(false);
-            for (int j = 0; j < _map.EntriesPerTable; j++)
-            {
-                var (entry, bitmap) = _map.ReadEntry(table, j);
-                if ((entry & TableEntries.Copied) != 0)
-                {
-                    _map.WriteEntry(table, j, entry & ~TableEntries.Copied, bitmap);
-                }
-            }
-            if ((_map.L1[i] & TableEntries.Copied) != 0)
-            {
-                _map.SetL1(i, _map.L1[i] & ~TableEntries.Copied);
-            }
-        }
+        // Every cluster the active image uses is now shared with the snapshot.
+        await SetCopiedFlagsAsync(static (_, _) => ValueTask.FromResult(false), ct).ConfigureAwait(false);
     }
 
     /// <summary>Drops the references a deleted snapshot's L1 table held (freed once the table is gone from disk).</summary>
@@ -102,7 +83,14 @@ public sealed partial class Qcow2Driver
     /// Sets COPIED on the active L1 and L2 entries whose cluster has refcount 1 again and clears
     /// it elsewhere (compressed clusters never get it: they are never written in place).
     /// </summary>
-    private async ValueTask RestoreCopiedFlagsAsync(CancellationToken ct)
+    private ValueTask RestoreCopiedFlagsAsync(CancellationToken ct) =>
+        SetCopiedFlagsAsync(async (cluster, token) => await _refcounts.GetAsync(cluster, token).ConfigureAwait(false) == 1, ct);
+
+    /// <summary>
+    /// Rewrites COPIED on every active L1 and L2 entry: set where <paramref name="soleOwner"/> says
+    /// the host cluster is referenced by the active image alone, cleared elsewhere.
+    /// </summary>
+    private async ValueTask SetCopiedFlagsAsync(Func<long, CancellationToken, ValueTask<bool>> soleOwner, CancellationToken ct)
     {
         for (int i = 0; i < _map.L1.Length; i++)
         {
@@ -118,7 +106,7 @@ public sealed partial class Qcow2Driver
                 ulong updated = entry & ~TableEntries.Copied;
                 ulong host = entry & TableEntries.OffsetMask;
                 if ((entry & TableEntries.Compressed) == 0 && host != 0
-                    && await _refcounts.GetAsync((long)(host >> _clusterBits), ct).ConfigureAwait(false) == 1)
+                    && await soleOwner((long)(host >> _clusterBits), ct).ConfigureAwait(false))
                 {
                     updated |= TableEntries.Copied;
                 }
@@ -128,7 +116,7 @@ public sealed partial class Qcow2Driver
                 }
             }
             ulong l1Entry = _map.L1[i] & ~TableEntries.Copied;
-            if (await _refcounts.GetAsync((long)(l2Offset >> _clusterBits), ct).ConfigureAwait(false) == 1)
+            if (await soleOwner((long)(l2Offset >> _clusterBits), ct).ConfigureAwait(false))
             {
                 l1Entry |= TableEntries.Copied;
             }
