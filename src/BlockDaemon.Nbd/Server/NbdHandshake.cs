@@ -2,6 +2,7 @@ using System.Buffers;
 using System.IO.Pipelines;
 using System.Text;
 using BlockDaemon.Nbd.Protocol;
+using BlockDaemon.Nbd.Server.MetaContexts;
 
 namespace BlockDaemon.Nbd.Server;
 
@@ -19,7 +20,7 @@ internal sealed class NbdHandshake
     private bool _structured;
     // The SET_META_CONTEXT selection is only valid for the export it named.
     private string? _metaExport;
-    private bool _baseAllocation;
+    private IReadOnlyList<INbdMetaContext> _metaContexts = [];
 
     public NbdHandshake(NbdFrameReader reader, NbdReplyWriter writer, NbdExportTable exports)
     {
@@ -203,31 +204,33 @@ internal sealed class NbdHandshake
             await ErrorAsync(option, NbdOptionReplyType.ErrInvalid, error, ct).ConfigureAwait(false);
             return;
         }
-        if (_exports.Find(request!.ExportName) is null)
+        if (_exports.Find(request!.ExportName) is not { } export)
         {
             await ErrorAsync(option, NbdOptionReplyType.ErrUnknown, $"Export '{request.ExportName}' not present", ct).ConfigureAwait(false);
             return;
         }
-        // LIST without queries lists everything; SET without queries selects nothing.
-        bool baseAllocation = (list && request.Queries.Count == 0)
-            || request.Queries.Any(q => NbdMetaContexts.MatchesBaseAllocation(q, list));
+        // LIST without queries lists everything; SET without queries selects nothing. Replies
+        // follow the export's order, each context once, as qemu answers.
+        var selected = export.MetaContexts
+            .Where(c => (list && request.Queries.Count == 0) || request.Queries.Any(q => NbdMetaContextQuery.Selects(q, c.Name, list)))
+            .ToArray();
         if (!list)
         {
             _metaExport = request.ExportName;
-            _baseAllocation = baseAllocation;
+            _metaContexts = selected;
         }
-        await _writer.WriteAsync((option, baseAllocation), static (o, s) =>
+        await _writer.WriteAsync((option, selected), static (o, s) =>
         {
-            if (s.baseAllocation)
+            foreach (var context in s.selected)
             {
-                NbdFrameWriter.WriteMetaContext(o, s.option, NbdMetaContexts.BaseAllocationId, NbdMetaContexts.BaseAllocation);
+                NbdFrameWriter.WriteMetaContext(o, s.option, context.Id, context.Name);
             }
             NbdFrameWriter.WriteOptionReply(o, s.option, NbdOptionReplyType.Ack, default);
         }, ct).ConfigureAwait(false);
     }
 
     private NbdSession Session(NbdExport export) =>
-        new(export, _structured, _structured && _baseAllocation && _metaExport == export.Name);
+        new(export, _structured, _structured && _metaExport == export.Name ? _metaContexts : []);
 
     private ValueTask AckAsync(uint option, CancellationToken ct) =>
         _writer.WriteAsync(option, static (o, opt) => NbdFrameWriter.WriteOptionReply(o, opt, NbdOptionReplyType.Ack, default), ct);

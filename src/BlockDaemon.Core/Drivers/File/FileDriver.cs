@@ -122,12 +122,14 @@ public sealed class FileDriver : IBlockDriver
         }, ct));
     }
 
+    // Holes count as allocated, as QEMU's generic layer counts any DATA or ZERO answer of a
+    // protocol node: only formats with a backing file can leave a range to a lower layer.
     public ValueTask<BlockStatus> BlockStatusAsync(long offset, long length, CancellationToken ct)
     {
         long fileSize = RandomAccess.GetLength(_handle);
         if (offset >= fileSize)
         {
-            return ValueTask.FromResult(new BlockStatus(length, BlockStatusFlags.Zero));
+            return ValueTask.FromResult(new BlockStatus(length, BlockStatusFlags.Zero | BlockStatusFlags.Allocated));
         }
         long data = Native.Lseek(_fd, offset, Native.SeekData);
         if (data < 0)
@@ -135,12 +137,12 @@ public sealed class FileDriver : IBlockDriver
             int errno = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
             // ENXIO: no data after offset (a trailing hole); anything else: assume data.
             return ValueTask.FromResult(errno == Native.ENxio
-                ? new BlockStatus(length, BlockStatusFlags.Zero)
+                ? new BlockStatus(length, BlockStatusFlags.Zero | BlockStatusFlags.Allocated)
                 : new BlockStatus(length, BlockStatusFlags.Data | BlockStatusFlags.Allocated, offset));
         }
         if (data > offset)
         {
-            return ValueTask.FromResult(new BlockStatus(Math.Min(length, data - offset), BlockStatusFlags.Zero));
+            return ValueTask.FromResult(new BlockStatus(Math.Min(length, data - offset), BlockStatusFlags.Zero | BlockStatusFlags.Allocated));
         }
         long hole = Native.Lseek(_fd, offset, Native.SeekHole);
         long dataEnd = hole > offset ? hole : offset + length;
