@@ -75,7 +75,7 @@ public static class BlockExportCommands
     private static string BitmapName(JsonNode bitmap) =>
         bitmap is JsonObject external ? external["name"]!.GetValue<string>() : bitmap.GetValue<string>();
 
-    private static async Task<JsonNode?> Delete(CommandContext context, JsonObject arguments)
+    internal static async Task<JsonNode?> Delete(CommandContext context, JsonObject arguments)
     {
         string id = arguments["id"]!.GetValue<string>();
         bool hard = arguments["mode"]?.GetValue<string>() == "hard";
