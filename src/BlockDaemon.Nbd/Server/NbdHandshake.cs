@@ -21,12 +21,18 @@ internal sealed class NbdHandshake
     // The SET_META_CONTEXT selection is only valid for the export it named.
     private string? _metaExport;
     private IReadOnlyList<INbdMetaContext> _metaContexts = [];
+    // Set while the server requires TLS and the client has not upgraded yet.
+    private Func<CancellationToken, ValueTask>? _startTls;
+    private readonly bool _tlsConfigured;
 
-    public NbdHandshake(NbdFrameReader reader, NbdReplyWriter writer, NbdExportTable exports)
+    /// <param name="startTls">When not null, TLS is required: called after the STARTTLS ack to switch the transport.</param>
+    public NbdHandshake(NbdFrameReader reader, NbdReplyWriter writer, NbdExportTable exports, Func<CancellationToken, ValueTask>? startTls = null)
     {
         _reader = reader;
         _writer = writer;
         _exports = exports;
+        _startTls = startTls;
+        _tlsConfigured = startTls is not null;
     }
 
     public NbdHandshakeState State { get; private set; } = NbdHandshakeState.AwaitingClientFlags;
@@ -58,7 +64,9 @@ internal sealed class NbdHandshake
             {
                 var payload = data.AsMemory(0, (int)header.Length);
                 await _reader.ReadExactAsync(payload, ct).ConfigureAwait(false);
-                var session = await HandleOptionAsync(header.Option, payload, ct).ConfigureAwait(false);
+                var session = _startTls is not null
+                    ? await HandleOptionBeforeTlsAsync(header.Option, payload, ct).ConfigureAwait(false)
+                    : await HandleOptionAsync(header.Option, payload, ct).ConfigureAwait(false);
                 if (session is not null)
                 {
                     State = NbdHandshakeState.Transmission;
@@ -71,6 +79,35 @@ internal sealed class NbdHandshake
             }
         }
         return null;
+    }
+
+    // qemu with tls-creds: STARTTLS or nothing. EXPORT_NAME cannot be refused politely, so it
+    // closes the connection; ABORT gets the error and closes it too.
+    private async ValueTask<NbdSession?> HandleOptionBeforeTlsAsync(uint option, ReadOnlyMemory<byte> data, CancellationToken ct)
+    {
+        switch ((NbdOption)option)
+        {
+            case NbdOption.StartTls when !data.IsEmpty:
+                await ErrorAsync(option, NbdOptionReplyType.ErrInvalid, "NBD_OPT_STARTTLS must not carry data", ct).ConfigureAwait(false);
+                NbdProtocolException.Throw("NBD_OPT_STARTTLS with data");
+                return null;
+            case NbdOption.StartTls:
+                await AckAsync(option, ct).ConfigureAwait(false);
+                var startTls = _startTls!;
+                _startTls = null;
+                await startTls(ct).ConfigureAwait(false);
+                return null;
+            case NbdOption.ExportName:
+                NbdProtocolException.Throw($"Option 0x{option:x} not permitted before TLS");
+                return null;
+            default:
+                await ErrorAsync(option, NbdOptionReplyType.ErrTlsReqd, $"Option 0x{option:x} not permitted before TLS", ct).ConfigureAwait(false);
+                if ((NbdOption)option == NbdOption.Abort)
+                {
+                    State = NbdHandshakeState.Aborted;
+                }
+                return null;
+        }
     }
 
     private async ValueTask<NbdSession?> HandleOptionAsync(uint option, ReadOnlyMemory<byte> data, CancellationToken ct)
@@ -87,8 +124,8 @@ internal sealed class NbdHandshake
                 await ListAsync(option, data, ct).ConfigureAwait(false);
                 return null;
             case NbdOption.StartTls:
-                await ErrorAsync(option, data.IsEmpty ? NbdOptionReplyType.ErrPolicy : NbdOptionReplyType.ErrInvalid,
-                    data.IsEmpty ? "TLS not configured" : "NBD_OPT_STARTTLS must not carry data", ct).ConfigureAwait(false);
+                await ErrorAsync(option, data.IsEmpty && !_tlsConfigured ? NbdOptionReplyType.ErrPolicy : NbdOptionReplyType.ErrInvalid,
+                    !data.IsEmpty ? "NBD_OPT_STARTTLS must not carry data" : _tlsConfigured ? "TLS already enabled" : "TLS not configured", ct).ConfigureAwait(false);
                 return null;
             case NbdOption.Info:
             case NbdOption.Go:
