@@ -61,8 +61,7 @@ OMITTED_MEMBERS = {
                           "blockd listens on exactly the address given: no port ranges, "
                           "address-family choice or socket options"),
     "UnixSocketAddress": ({"abstract", "tight"}, "blockd binds file-system sockets only"),
-    "BlockdevOptionsNbd": ({"tls-creds", "tls-hostname", "x-dirty-bitmap"},
-                           "blockd's NBD client speaks no TLS and reads no dirty bitmaps"),
+    "BlockdevOptionsNbd": ({"x-dirty-bitmap"}, "blockd's NBD client reads no dirty bitmaps"),
     "BlockExportOptions": ({"fixed-iothread", "iothread"}, "blockd has no iothreads: I/O runs on the thread pool"),
 }
 

@@ -1,4 +1,5 @@
 using System.Net.Security;
+using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using BlockDaemon.Core.Errors;
@@ -94,13 +95,33 @@ public sealed class NbdTlsCredentials : IDisposable
             !VerifyPeer || (certificate is not null && SignedByOurCa(certificate)),
     };
 
-    /// <summary>Options for a client that expects the server's certificate to name <paramref name="hostname"/>.</summary>
-    public SslClientAuthenticationOptions ClientOptions(string hostname) => new()
+    /// <summary>
+    /// Options for a client that expects the server's certificate to name <paramref name="hostname"/>;
+    /// <paramref name="refusal"/> receives why a certificate was refused, in gnutls's words as qemu reports them.
+    /// </summary>
+    public SslClientAuthenticationOptions ClientOptions(string hostname, StrongBox<string?> refusal) => new()
     {
         TargetHost = hostname,
         ClientCertificates = _certificate is null ? null : new X509CertificateCollection { _certificate },
         RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
-            certificate is not null && (errors & SslPolicyErrors.RemoteCertificateNameMismatch) == 0 && SignedByOurCa(certificate),
+        {
+            if (certificate is null)
+            {
+                refusal.Value = "No certificate was found";
+                return false;
+            }
+            if (!SignedByOurCa(certificate))
+            {
+                refusal.Value = "The certificate hasn't got a known issuer";
+                return false;
+            }
+            if ((errors & SslPolicyErrors.RemoteCertificateNameMismatch) != 0)
+            {
+                refusal.Value = $"Certificate does not match the hostname {hostname}";
+                return false;
+            }
+            return true;
+        },
     };
 
     private bool SignedByOurCa(X509Certificate certificate)
