@@ -45,6 +45,7 @@ NARROWED_ENUMS = {
     "BlockdevDriver": "lists only the block drivers blockd implements",
     "SocketAddressType": "blockd listens on Unix and TCP sockets only (no vsock, no passed fds)",
     "BlockExportType": "blockd exports through NBD only",
+    "TransactionActionKind": "lists only the transaction actions blockd implements",
 }
 OMITTED_VARIANTS = {
     "ImageInfoSpecific": "blockd implements qcow2 only and never emits the "
