@@ -53,6 +53,7 @@ OMITTED_VARIANTS = {
 }
 # Optional members of qsd's objects that we leave out, keyed by our type name.
 OMITTED_MEMBERS = {
+    "BlockdevOptionsBlkdebug": ({"config"}, "blkdebug rules are given inline; blockd reads no blkdebug config files"),
     "BlockdevOptionsQcow2": ({"overlap-check", "encrypt"},
                              "blockd opens no encrypted images, and its metadata "
                              "overlap guard is always on"),

@@ -1,4 +1,5 @@
 using BlockDaemon.CommandLine;
+using BlockDaemon.Core.Drivers.Blkdebug;
 using BlockDaemon.Core.Drivers.File;
 using BlockDaemon.Core.Drivers.Null;
 using BlockDaemon.Core.Drivers.Raw;
@@ -133,6 +134,7 @@ internal static class Program
             graph.RegisterDriver(new RawDriverFactory());
             graph.RegisterDriver(new Qcow2DriverFactory());
             graph.RegisterDriver(new NbdClientDriverFactory());
+            graph.RegisterDriver(new BlkdebugDriverFactory());
             return graph;
         });
         builder.Services.AddSingleton<QmpServer>();

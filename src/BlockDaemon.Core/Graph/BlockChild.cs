@@ -80,6 +80,18 @@ public sealed class BlockChild
         return Node.TruncateAsync(length, ct);
     }
 
+    /// <summary>
+    /// Tells the node what its parent is about to do through this edge (QEMU's BLKDBG_EVENT);
+    /// only a blkdebug node listens, for every other driver this is a type check.
+    /// </summary>
+    public void RaiseDebugEvent(DebugEvent debugEvent)
+    {
+        if (Node.Driver is IDebugEventTarget target)
+        {
+            target.OnDebugEvent(debugEvent);
+        }
+    }
+
     private void RequireWrite()
     {
         if ((Perm & (BlockPermissions.Write | BlockPermissions.WriteUnchanged)) == 0)

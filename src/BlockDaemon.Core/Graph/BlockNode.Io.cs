@@ -154,7 +154,9 @@ public sealed partial class BlockNode
         }
         try
         {
+            RaiseOwnDebugEvent(DebugEvent.PwritevZero);
             await Driver.WriteZeroesAsync(offset, length, flags, ct).ConfigureAwait(false);
+            RaiseOwnDebugEvent(DebugEvent.PwritevDone);
         }
         catch (BlockException e) when (IsUnsignalledCorruption(e))
         {
@@ -324,12 +326,14 @@ public sealed partial class BlockNode
         bool emulateFua = (flags & WriteFlags.Fua) != 0 && !Driver.Limits.SupportsFua;
         var driverFlags = emulateFua ? flags & ~WriteFlags.Fua : flags;
         int max = Driver.Limits.MaxTransfer;
+        RaiseOwnDebugEvent(DebugEvent.Pwritev);
         for (int done = 0; done < data.Length;)
         {
             int chunk = Math.Min(max, data.Length - done);
             await Driver.WriteAsync(offset + done, data.Slice(done, chunk), driverFlags, ct).ConfigureAwait(false);
             done += chunk;
         }
+        RaiseOwnDebugEvent(DebugEvent.PwritevDone);
         if (emulateFua && !Common.CacheNoFlush)
         {
             await Driver.FlushAsync(ct).ConfigureAwait(false);
@@ -339,10 +343,24 @@ public sealed partial class BlockNode
     // Fills the first and last alignment blocks of an unaligned write's bounce buffer with what is on disk.
     private async ValueTask ReadHeadAndTailAsync(long start, Memory<byte> bounce, int align, CancellationToken ct)
     {
+        RaiseOwnDebugEvent(DebugEvent.PwritevRmwHead);
         await ReadClampedAsync(start, bounce[..align], ct).ConfigureAwait(false);
+        RaiseOwnDebugEvent(DebugEvent.PwritevRmwAfterHead);
         if (bounce.Length > align)
         {
+            RaiseOwnDebugEvent(DebugEvent.PwritevRmwTail);
             await ReadClampedAsync(start + bounce.Length - align, bounce[^align..], ct).ConfigureAwait(false);
+            RaiseOwnDebugEvent(DebugEvent.PwritevRmwAfterTail);
+        }
+    }
+
+    // The generic path announces its own steps to the node's driver, as QEMU's io.c does
+    // (pwritev, pwritev_zero, pwritev_done, the read-modify-write reads); only blkdebug listens.
+    private void RaiseOwnDebugEvent(DebugEvent debugEvent)
+    {
+        if (Driver is IDebugEventTarget target)
+        {
+            target.OnDebugEvent(debugEvent);
         }
     }
 
