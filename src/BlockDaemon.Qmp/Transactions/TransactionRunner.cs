@@ -11,18 +11,23 @@ namespace BlockDaemon.Qmp.Transactions;
 /// </summary>
 public static class TransactionRunner
 {
-    public static async ValueTask RunAsync(CommandContext command, IEnumerable<(string Type, JsonObject Data)> actions,
+    public static ValueTask RunAsync(CommandContext command, IEnumerable<(string Type, JsonObject Data)> actions,
         CompletionMode completionMode, CancellationToken ct = default)
     {
         var tx = new TransactionContext(command, completionMode);
+        return RunAsync(actions.Select(a => TransactionActions.Create(tx, a.Type, a.Data)), ct);
+    }
+
+    /// <summary>Runs actions that are made one at a time, each just before its prepare.</summary>
+    public static async ValueTask RunAsync(IEnumerable<ITransactionAction> actions, CancellationToken ct = default)
+    {
         var begun = new List<ITransactionAction>();
         try
         {
             try
             {
-                foreach (var (type, data) in actions)
+                foreach (var action in actions)
                 {
-                    var action = TransactionActions.Create(tx, type, data);
                     begun.Add(action);
                     await action.PrepareAsync(ct).ConfigureAwait(false);
                 }
