@@ -17,7 +17,8 @@ public sealed partial class BlockGraph
     {
         var backingImage = overlay.Driver as IBackingImage
             ?? throw new InvalidOperationException($"Node '{overlay.NodeName}' cannot have a backing image");
-        var moved = top.Parents.ToList();
+        // An edge whose parent is the overlay or below it stays: moving it would make a loop.
+        var moved = top.Parents.Where(e => !(e.Parent is BlockNode parent && IsAtOrBelow(parent, overlay))).ToList();
         var backing = Link(overlay, top, "backing", BlockPermissions.None, BlockPermissions.All);
         Retarget(moved, overlay);
         backingImage.SetBacking(backing);
@@ -48,9 +49,12 @@ public sealed partial class BlockGraph
             backingImage.SetBacking(null);
             Unlink(backing);
         }
-        Retarget(overlay.Parents.ToList(), top);
+        Retarget(overlay.Parents.Where(e => !(e.Parent is BlockNode parent && IsAtOrBelow(parent, top))).ToList(), top);
         PermissionUpdate.Refresh([top, overlay]);
     }
+
+    private static bool IsAtOrBelow(BlockNode node, BlockNode root) =>
+        ReferenceEquals(node, root) || root.Children.Any(c => IsAtOrBelow(node, c.Node));
 
     /// <summary>
     /// Turns an open node read-only (QEMU's bdrv_reopen_set_read_only to true), with the node

@@ -119,8 +119,11 @@ public sealed class ExternalSnapshotAction : ITransactionAction
             }
             if (!existing)
             {
+                OverlayImage.CheckTarget(graph, file, oldTop);
+                await OverlayImage.CreateFileAsync(file, ct).ConfigureAwait(false);
+                // Only a file this action made is removed on abort, never one that was refused.
                 _createdFile = file;
-                await OverlayImage.CreateAsync(graph, file, oldTop, ct).ConfigureAwait(false);
+                await OverlayImage.FormatAsync(graph, file, oldTop, ct).ConfigureAwait(false);
             }
             var options = new OptionDict();
             options.Set("driver", format);

@@ -24,16 +24,54 @@ internal static class OverlayImage
         {
             throw QmpException.Generic($"Unknown file format '{format}'");
         }
-        // raw and file have creation options but no backing file; the rest cannot create images.
-        throw QmpException.Generic(format is "raw" or "file"
+        // raw, file and nbd have creation options but no backing file; the rest cannot create images.
+        throw QmpException.Generic(format is "raw" or "file" or "nbd"
             ? $"Backing file not supported for file format '{format}'"
             : $"Format driver '{format}' does not support image creation");
     }
 
-    /// <summary>Creates (or replaces) <paramref name="path"/> as a qcow2 image backed by <paramref name="backing"/>.</summary>
-    public static async ValueTask CreateAsync(BlockGraph graph, string path, BlockNode backing, CancellationToken ct)
+    /// <summary>
+    /// Checks that <paramref name="path"/> may be created (or replaced) for an overlay of
+    /// <paramref name="backing"/>: qsd refuses the backing file's own name; blockd also refuses
+    /// any file an open node of the graph uses, whatever locks it shares.
+    /// </summary>
+    public static void CheckTarget(BlockGraph graph, string path, BlockNode backing)
     {
-        await FileCreator.CreateAsync(new FileCreateOptions { Filename = path, Size = 0 }, ct).ConfigureAwait(false);
+        if (path == Commands.NodeFilename.PlainName(backing))
+        {
+            throw QmpException.Generic("Error: Trying to create an image with the same filename as the backing file");
+        }
+        string target = Resolve(path);
+        foreach (var node in graph.Nodes)
+        {
+            if (node.Children.Count == 0 && node.DriverName == "file" && Resolve(node.Driver.DisplayName) == target)
+            {
+                throw QmpException.Generic($"Could not create '{path}': the file is in use by node '{node.NodeName}'");
+            }
+        }
+    }
+
+    // The file a path names, symbolic links followed, so two spellings of one file compare equal.
+    private static string Resolve(string path)
+    {
+        try
+        {
+            var full = new FileInfo(Path.GetFullPath(path));
+            return full.Exists && full.ResolveLinkTarget(returnFinalTarget: true) is { } target ? target.FullName : full.FullName;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            return path;
+        }
+    }
+
+    /// <summary>Creates (or empties) the file; nothing is written into it yet.</summary>
+    public static ValueTask CreateFileAsync(string path, CancellationToken ct) =>
+        FileCreator.CreateAsync(new FileCreateOptions { Filename = path, Size = 0 }, ct);
+
+    /// <summary>Formats the file made by <see cref="CreateFileAsync"/> as a qcow2 image backed by <paramref name="backing"/>.</summary>
+    public static async ValueTask FormatAsync(BlockGraph graph, string path, BlockNode backing, CancellationToken ct)
+    {
         var fileOptions = new OptionDict();
         fileOptions.Set("driver", "file");
         fileOptions.Set("filename", path);
