@@ -1,5 +1,6 @@
 using BlockDaemon.Core.Errors;
 using BlockDaemon.Core.Io;
+using BlockDaemon.Core.Options;
 
 namespace BlockDaemon.Core.Graph;
 
@@ -92,6 +93,32 @@ public sealed partial class BlockGraph
             throw new BlockException(BlockErrorKind.Busy, $"Block device {node.NodeName} is in use");
         }
         await CloseNodeAsync(node, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Opens a node that lives only as long as someone uses it (a blockdev-snapshot-sync
+    /// overlay): blockdev-del refuses it, and it closes when its last user goes
+    /// (<see cref="ReleaseUserAsync"/>) or its last parent node closes.
+    /// </summary>
+    public async ValueTask<BlockNode> AddUnownedNodeAsync(OptionDict options, CancellationToken ct = default)
+    {
+        var node = await AddNodeAsync(options, ct).ConfigureAwait(false);
+        node.MonitorOwned = false;
+        return node;
+    }
+
+    /// <summary>
+    /// Detaches a user, then closes its node if nothing owns or uses it any more, as QEMU drops
+    /// a node with its last reference. Runs on the control loop.
+    /// </summary>
+    public async ValueTask ReleaseUserAsync(BlockUser user, CancellationToken ct = default)
+    {
+        var node = user.Root?.Node;
+        DetachUser(user);
+        if (node is not null && !node.MonitorOwned && node.Parents.Count == 0 && ReferenceEquals(FindNode(node.NodeName), node))
+        {
+            await CloseNodeAsync(node, ct).ConfigureAwait(false);
+        }
     }
 
     /// <summary>Checks a node name the user gives for a node still to be made, as opening it would.</summary>

@@ -144,7 +144,7 @@ public sealed class ExternalSnapshotAction : ITransactionAction
             {
                 options.Set("backing", null);
             }
-            var overlay = await graph.AddNodeAsync(options, ct).ConfigureAwait(false);
+            var overlay = await graph.AddUnownedNodeAsync(options, ct).ConfigureAwait(false);
             _overlayOpened = true;
             return overlay;
         }
