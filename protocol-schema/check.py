@@ -45,6 +45,7 @@ NARROWED_ENUMS = {
     "BlockdevDriver": "lists only the block drivers blockd implements",
     "SocketAddressType": "blockd listens on Unix and TCP sockets only (no vsock, no passed fds)",
     "BlockExportType": "blockd exports through NBD only",
+    "TransactionActionKind": "lists only the transaction actions blockd implements",
 }
 OMITTED_VARIANTS = {
     "ImageInfoSpecific": "blockd implements qcow2 only and never emits the "
@@ -52,6 +53,7 @@ OMITTED_VARIANTS = {
 }
 # Optional members of qsd's objects that we leave out, keyed by our type name.
 OMITTED_MEMBERS = {
+    "BlockdevOptionsBlkdebug": ({"config"}, "blkdebug rules are given inline; blockd reads no blkdebug config files"),
     "BlockdevOptionsQcow2": ({"overlap-check", "encrypt"},
                              "blockd opens no encrypted images, and its metadata "
                              "overlap guard is always on"),

@@ -13,13 +13,14 @@ namespace BlockDaemon.Qcow2;
 /// Metadata reaches the disk in dependency order on flush: refcount blocks, then the refcount
 /// table, then L2 tables and L1, each step made durable before the next (see FlushMetadataAsync).
 /// </summary>
-public sealed partial class Qcow2Driver : IBlockDriver, IImageInfoSource, IInternalSnapshots
+public sealed partial class Qcow2Driver : IBlockDriver, IImageInfoSource, IInternalSnapshots, IBackingImage
 {
     // Guards every metadata structure below (caches, L1, refcounts, header, pending frees).
     private readonly SemaphoreSlim _lock = new(1, 1);
     private readonly BlockChild _file;
     private readonly BlockChild _data;
-    private readonly BlockChild? _backing;
+    // Replaced only with the node drained (external snapshots), so requests see one or the other.
+    private volatile BlockChild? _backing;
     private readonly BlockNode _node;
     private readonly ClusterMap _map;
     private RefcountStore _refcounts;
@@ -67,7 +68,9 @@ public sealed partial class Qcow2Driver : IBlockDriver, IImageInfoSource, IInter
     public long? AllocatedBytes => _file.Node.Driver.AllocatedBytes;
     internal Qcow2Header Header => _header;
     internal IReadOnlyList<SnapshotEntry> Snapshots { get; private set; }
-    internal BlockChild? Backing => _backing;
+    public BlockChild? Backing => _backing;
+
+    public void SetBacking(BlockChild? backing) => _backing = backing;
     private bool IsV3 => _header.Version >= 3;
     private bool HasDataFile => !ReferenceEquals(_data, _file);
     private bool DataFileRaw => HasDataFile && (_header.Autoclear & AutoclearFeatures.DataFileRaw) != 0;
@@ -256,6 +259,14 @@ public sealed partial class Qcow2Driver : IBlockDriver, IImageInfoSource, IInter
 
     public void SetPermissions(BlockPermissions perm, BlockPermissions shared)
     {
+    }
+
+    // Becoming an external snapshot's backing image: no write comes after this, so the
+    // metadata and the file's length are made final now, as closing would.
+    public async ValueTask PrepareReadOnlyAsync(CancellationToken ct)
+    {
+        await FlushAsync(ct).ConfigureAwait(false);
+        await TrimGrownTailAsync(ct).ConfigureAwait(false);
     }
 
     public async ValueTask DisposeAsync()

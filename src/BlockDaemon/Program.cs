@@ -1,4 +1,5 @@
 using BlockDaemon.CommandLine;
+using BlockDaemon.Core.Drivers.Blkdebug;
 using BlockDaemon.Core.Drivers.File;
 using BlockDaemon.Core.Drivers.Null;
 using BlockDaemon.Core.Drivers.Raw;
@@ -134,6 +135,7 @@ internal static class Program
             graph.RegisterDriver(new Qcow2DriverFactory());
             // tls-creds name --object tls-creds-x509 objects, which live with the QMP server's exports.
             graph.RegisterDriver(new NbdClientDriverFactory(id => sp.GetRequiredService<QmpServer>().Exports.TlsCredentials.GetValueOrDefault(id)));
+            graph.RegisterDriver(new BlkdebugDriverFactory());
             return graph;
         });
         builder.Services.AddSingleton<QmpServer>();

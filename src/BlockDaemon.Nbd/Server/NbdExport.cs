@@ -65,6 +65,9 @@ public sealed class NbdExport
     /// <summary>Gives the edge back. Runs on the control plane, after the server dropped the export.</summary>
     public void Detach(BlockGraph graph) => graph.DetachUser(_user);
 
+    /// <summary>Detaches, and closes the node if nothing else owns or uses it (QEMU drops its last reference).</summary>
+    public ValueTask DetachAsync(BlockGraph graph) => graph.ReleaseUserAsync(_user);
+
     /// <summary>
     /// The flags qsd 7.2 sends: flush, FUA and cache always; trim, write-zeroes and fast-zero only
     /// when writable; DF only once structured replies are negotiated; multi-conn, because every

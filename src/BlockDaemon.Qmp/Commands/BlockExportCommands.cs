@@ -68,7 +68,7 @@ public static class BlockExportCommands
         {
             throw QmpErrors.From(e);
         }
-        context.Exports.Add(new BlockExport(id, nodeName, nbd));
+        context.Exports.Add(new BlockExport(id, nbd));
         return Task.FromResult<JsonNode?>(null);
     }
 

@@ -22,6 +22,7 @@ public sealed class CommandRegistry
         NbdServerCommands.Register(registry);
         BlockExportCommands.Register(registry);
         NbdLegacyExportCommands.Register(registry);
+        TransactionCommands.Register(registry);
         return registry;
     }
 

@@ -89,7 +89,7 @@ public sealed class BlockExportRegistry(BlockGraph graph, EventBus events, Contr
         if (!hadClients || waitForClients)
         {
             await clientsGone.ConfigureAwait(false);
-            Finish(export);
+            await FinishAsync(export).ConfigureAwait(false);
             return;
         }
         _ = FinishLaterAsync(export, clientsGone, replySent ?? Task.CompletedTask);
@@ -101,21 +101,18 @@ public sealed class BlockExportRegistry(BlockGraph graph, EventBus events, Contr
     private async Task FinishLaterAsync(BlockExport export, Task clientsGone, Task replySent)
     {
         await Task.WhenAll(clientsGone, replySent).ConfigureAwait(false);
-        loop.Post(() =>
-        {
-            Finish(export);
-            return Task.CompletedTask;
-        });
+        loop.Post(() => FinishAsync(export));
     }
 
-    // Gives the node back and reports the export gone. Runs on the control loop.
-    private void Finish(BlockExport export)
+    // Gives the node back (closing it if nothing else owns or uses it, as an external
+    // snapshot's overlay) and reports the export gone. Runs on the control loop.
+    private async Task FinishAsync(BlockExport export)
     {
         if (!_exports.Remove(export))
         {
             return;
         }
-        export.Nbd.Detach(graph);
+        await export.Nbd.DetachAsync(graph).ConfigureAwait(false);
         events.Emit("BLOCK_EXPORT_DELETED", new JsonObject { ["id"] = export.Id });
     }
 
