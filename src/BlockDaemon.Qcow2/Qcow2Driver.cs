@@ -19,7 +19,8 @@ public sealed partial class Qcow2Driver : IBlockDriver, IImageInfoSource, IInter
     private readonly SemaphoreSlim _lock = new(1, 1);
     private readonly BlockChild _file;
     private readonly BlockChild _data;
-    private readonly BlockChild? _backing;
+    // Changed only by the graph, with the node drained (IBackingLink.ReplaceBacking).
+    private BlockChild? _backing;
     private readonly BlockNode _node;
     private readonly ClusterMap _map;
     private RefcountStore _refcounts;

@@ -21,6 +21,8 @@ public sealed class CommandRegistry
         JobCommands.Register(registry);
         NbdServerCommands.Register(registry);
         BlockExportCommands.Register(registry);
+        BlockJobCommands.Register(registry);
+        BlockStreamCommand.Register(registry);
         return registry;
     }
 
