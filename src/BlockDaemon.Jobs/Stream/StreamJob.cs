@@ -18,6 +18,7 @@ public sealed class StreamJob : BlockJob
     // QEMU's STREAM_CHUNK: progress moves in the same steps as qsd's.
     private static readonly CopyOptions Chunks = new() { ChunkSize = 512 << 10 };
     private BlockChild? _top;
+    private bool _restoreReadOnly;
 
     public StreamJob(BlockGraph graph, IBlockJobEvents events, OnErrorPolicy onError, BlockNode top, BlockNode? baseNode, string? backingFile)
         : base(graph, events, onError)
@@ -42,6 +43,19 @@ public sealed class StreamJob : BlockJob
         for (var node = top; node is not null && node != baseNode; node = BlockGraph.BackingOf(node))
         {
             node.CheckNotBlocked();
+        }
+    }
+
+    /// <summary>
+    /// Streaming into an intermediate image writes a node opened read-only: it becomes read-write
+    /// for the job's life (QEMU reopens it the same way), before the job exists.
+    /// </summary>
+    public async ValueTask OpenForWriteAsync()
+    {
+        if (Top.ReadOnly)
+        {
+            await Graph.SetReadOnlyAsync(Top, readOnly: false).ConfigureAwait(false);
+            _restoreReadOnly = true;
         }
     }
 
@@ -110,5 +124,21 @@ public sealed class StreamJob : BlockJob
         await _top!.FlushAsync().ConfigureAwait(false);
         await link.WriteBackingFileAsync(name, format, default).ConfigureAwait(false);
         await Graph.ReplaceBackingAsync(Top, Base).ConfigureAwait(false);
+    }
+
+    public override async ValueTask CleanAsync(Job job)
+    {
+        await base.CleanAsync(job).ConfigureAwait(false);
+        await RestoreReadOnlyAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>Gives an intermediate image back its read-only mode (also when the job never started).</summary>
+    public async ValueTask RestoreReadOnlyAsync()
+    {
+        if (_restoreReadOnly && Graph.FindNode(Top.NodeName) == Top)
+        {
+            _restoreReadOnly = false;
+            await Graph.SetReadOnlyAsync(Top, readOnly: true).ConfigureAwait(false);
+        }
     }
 }

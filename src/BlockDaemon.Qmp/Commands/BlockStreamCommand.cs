@@ -64,7 +64,16 @@ public static class BlockStreamCommand
         var driver = new StreamJob(context.Graph, BlockJobCommands.EventsFor(context),
             BlockJobEnumNames.ParseOnError(arguments["on-error"]?.GetValue<string>()), top, baseNode, backingFile);
         string jobId = arguments["job-id"]?.GetValue<string>() ?? top.NodeName;
-        await BlockJobCommands.StartAsync(context, jobId, driver, arguments, driver.Acquire).ConfigureAwait(false);
+        await driver.OpenForWriteAsync().ConfigureAwait(false);
+        try
+        {
+            await BlockJobCommands.StartAsync(context, jobId, driver, arguments, driver.Acquire).ConfigureAwait(false);
+        }
+        catch
+        {
+            await driver.RestoreReadOnlyAsync().ConfigureAwait(false);
+            throw;
+        }
         return null;
     }
 }
