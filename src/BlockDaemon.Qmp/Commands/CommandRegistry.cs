@@ -23,6 +23,8 @@ public sealed class CommandRegistry
         BlockExportCommands.Register(registry);
         NbdLegacyExportCommands.Register(registry);
         TransactionCommands.Register(registry);
+        BlockJobCommands.Register(registry);
+        BlockStreamCommand.Register(registry);
         return registry;
     }
 

@@ -11,12 +11,13 @@ namespace BlockDaemon.Core.Drivers.File;
 /// shared file position). The size is rounded up to 512 bytes like QEMU's; what lies past the
 /// real end of the file reads as zeroes.
 /// </summary>
-public sealed class FileDriver : IBlockDriver
+public sealed partial class FileDriver : IBlockDriver
 {
     private const int SectorSize = 512;
-    private readonly SafeFileHandle _handle;
-    private readonly int _fd;
-    private readonly ImageLocks? _locks;
+    // Replaced only by ReopenAsync, with the node drained.
+    private SafeFileHandle _handle;
+    private int _fd;
+    private ImageLocks? _locks;
     private BlockPermissions _perm;
     private BlockPermissions _shared = BlockPermissions.All;
     private long _length;
