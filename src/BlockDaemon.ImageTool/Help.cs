@@ -1,0 +1,36 @@
+namespace BlockDaemon.ImageTool;
+
+/// <summary>The --help text: qemu-img's syntax for the commands blockimg has, and its own plan-merge.</summary>
+public static class Help
+{
+    public const string Text = """
+        usage: blockimg [standard options] command [command options]
+        BlockDaemon's offline disk image tool, with qemu-img's syntax and output.
+
+        Command syntax:
+          check [-f fmt] [--output=ofmt] [-r [leaks | all]] [-U] filename
+          commit [-q] [-f fmt] [-b base] [-d] [-p] filename
+          compare [-f fmt] [-F fmt] [-p] [-q] [-s] [-U] filename1 filename2
+          convert [-c] [-f fmt] [-n] [-O output_fmt] [-B backing_file [-F backing_fmt]] [-o options] [-m num_coroutines] [-W] [-p] [-q] [-U] filename [filename2 [...]] output_filename
+          create [-q] [-f fmt] [-b backing_file [-F backing_fmt]] [-u] [-o options] filename [size]
+          info [-f fmt] [--output=ofmt] [--backing-chain] [-U] filename
+          map [-f fmt] [--output=ofmt] [--start-offset=OFFSET] [--max-length=LEN] [-U] filename
+          resize [-f fmt] [--preallocation=prealloc] [-q] [--shrink] filename [+ | -]size
+          snapshot [-l | -a snapshot | -c snapshot | -d snapshot] [-q] [-U] filename
+          plan-merge [-f fmt] [--output=ofmt] --remove-point N filename
+
+        Command parameters:
+          'filename' is a disk image filename
+          'fmt' is the disk image format (qcow2 or raw); it is guessed when not given
+          'size' is the disk image size in bytes; optional suffixes k, M, G, T, P, E
+          'output_fmt' is the destination format
+          'ofmt' is 'human' or 'json'
+
+        plan-merge: the chain of FILENAME is numbered from its base (point 0) to FILENAME itself
+        (point N, the top). Removing point K (0 < K <= N-1... see docs/blockimg.md) merges image K
+        with its neighbour: 'stream' copies into image K+1 what image K allocates and K+1 does not
+        (as block-stream with base K-1 would), 'commit' copies into image K-1 everything image K
+        allocates (as block-commit of K into K-1 would). The report gives the bytes each moves.
+
+        """;
+}
