@@ -90,7 +90,7 @@ public static class ImageOpener
         }
     }
 
-    public static async ValueTask<OpenedImage> OpenAsync(string filename, string? format, OpenMode mode, CancellationToken ct)
+    public static async ValueTask<OpenedImage> OpenAsync(string filename, string? format, OpenMode mode, CancellationToken ct, bool wrapErrors = true)
     {
         CheckFormat(format);
         var graph = NewGraph();
@@ -102,7 +102,12 @@ public static class ImageOpener
             var user = graph.AttachUser(null, node, perm, shared);
             return new OpenedImage(graph, node, user.Root!, filename);
         }
-        catch (BlockException e)
+        catch (BlockException) when (!wrapErrors)
+        {
+            await graph.CloseAllAsync(ct).ConfigureAwait(false);
+            throw;
+        }
+        catch (BlockException e) when (wrapErrors)
         {
             await graph.CloseAllAsync(ct).ConfigureAwait(false);
             throw new ToolException($"Could not open '{filename}': {e.Message}");

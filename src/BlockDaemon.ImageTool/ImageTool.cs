@@ -30,6 +30,7 @@ public static class ImageTool
                 "info" => await InfoCommand.RunAsync(rest, stdout, ct).ConfigureAwait(false),
                 "map" => await MapCommand.RunAsync(rest, stdout, stderr, ct).ConfigureAwait(false),
                 "check" => await CheckCommand.RunAsync(rest, stdout, stderr, ct).ConfigureAwait(false),
+                "create" => await CreateCommand.RunAsync(rest, stdout, ct).ConfigureAwait(false),
 
                 _ => throw ToolException.UsageError($"Command not found: {command}"),
             };
@@ -42,6 +43,10 @@ public static class ImageTool
             foreach (string line in e.Message.Split('\n'))
             {
                 stderr.Write($"{Name}: {line}\n");
+            }
+            if (e.Hint is { } hint)
+            {
+                stderr.Write(hint);
             }
             if (e.Usage)
             {

@@ -10,5 +10,8 @@ public sealed class ToolException(string message, int exitCode = 1, bool usage =
 
     public bool Usage { get; } = usage;
 
+    /// <summary>Lines printed after the error without the program name (QEMU's error hints).</summary>
+    public string? Hint { get; init; }
+
     public static ToolException UsageError(string message) => new(message, 1, usage: true);
 }
