@@ -90,13 +90,21 @@ public static class ImageOpener
         }
     }
 
-    public static async ValueTask<OpenedImage> OpenAsync(string filename, string? format, OpenMode mode, CancellationToken ct, bool wrapErrors = true)
+    public static async ValueTask<OpenedImage> OpenAsync(string filename, string? format, OpenMode mode, CancellationToken ct, bool wrapErrors = true, TextWriter? stderr = null)
     {
         CheckFormat(format);
+        string chosen = format ?? Probe(filename);
+        if (format is null && chosen == "raw" && mode.Writable && File.Exists(filename))
+        {
+            // qemu-img's warning; it also restricts writes to block 0, which blockd does not.
+            stderr?.Write($"WARNING: Image format was not specified for '{filename}' and probing guessed raw.\n"
+                + "         Automatically detecting the format is dangerous for raw images, write operations on block 0 will be restricted.\n"
+                + "         Specify the 'raw' format explicitly to remove the restrictions.\n");
+        }
         var graph = NewGraph();
         try
         {
-            var node = await graph.AddNodeAsync(Options(filename, format ?? Probe(filename), mode), ct).ConfigureAwait(false);
+            var node = await graph.AddNodeAsync(Options(filename, chosen, mode), ct).ConfigureAwait(false);
             var perm = BlockPermissions.ConsistentRead | (mode.Writable ? BlockPermissions.Write | BlockPermissions.Resize : BlockPermissions.None);
             var shared = mode.ForceShare ? BlockPermissions.All : BlockPermissions.ConsistentRead | BlockPermissions.WriteUnchanged;
             var user = graph.AttachUser(null, node, perm, shared);

@@ -32,6 +32,7 @@ public static class ImageTool
                 "check" => await CheckCommand.RunAsync(rest, stdout, stderr, ct).ConfigureAwait(false),
                 "create" => await CreateCommand.RunAsync(rest, stdout, ct).ConfigureAwait(false),
                 "compare" => await CompareCommand.RunAsync(rest, stdout, stderr, ct).ConfigureAwait(false),
+                "resize" => await ResizeCommand.RunAsync(rest, stdout, stderr, ct).ConfigureAwait(false),
 
                 _ => throw ToolException.UsageError($"Command not found: {command}"),
             };
