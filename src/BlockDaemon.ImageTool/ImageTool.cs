@@ -33,6 +33,7 @@ public static class ImageTool
                 "create" => await CreateCommand.RunAsync(rest, stdout, ct).ConfigureAwait(false),
                 "compare" => await CompareCommand.RunAsync(rest, stdout, stderr, ct).ConfigureAwait(false),
                 "resize" => await ResizeCommand.RunAsync(rest, stdout, stderr, ct).ConfigureAwait(false),
+                "snapshot" => await SnapshotCommand.RunAsync(rest, stdout, stderr, ct).ConfigureAwait(false),
 
                 _ => throw ToolException.UsageError($"Command not found: {command}"),
             };
