@@ -92,6 +92,11 @@ public static class InfoCommand
         {
             info["filename"] = NodeFilename.For(file.Node);
         }
+        // qemu-img 7.2 counts only the image file, not an external data file (qsd adds it).
+        if (image.Format == "qcow2" && image.Node.FindChild("file") is { } primary && primary.Node.Driver.AllocatedBytes is { } bytes)
+        {
+            info["actual-size"] = bytes;
+        }
         return info;
     }
 }

@@ -227,7 +227,8 @@ public static class Qcow2Checker
                 return;
             }
             ulong hostOffset = entry & TableEntries.OffsetMask;
-            if (hostOffset == 0)
+            // Offset 0 is a real cluster in an external data file, told apart by COPIED.
+            if (hostOffset == 0 && (header.DataFile is null || (entry & TableEntries.Copied) == 0))
             {
                 return;
             }
