@@ -34,6 +34,7 @@ public static class ImageTool
                 "compare" => await CompareCommand.RunAsync(rest, stdout, stderr, ct).ConfigureAwait(false),
                 "resize" => await ResizeCommand.RunAsync(rest, stdout, stderr, ct).ConfigureAwait(false),
                 "snapshot" => await SnapshotCommand.RunAsync(rest, stdout, stderr, ct).ConfigureAwait(false),
+                "convert" => await ConvertCommand.RunAsync(rest, stdout, stderr, ct).ConfigureAwait(false),
 
                 _ => throw ToolException.UsageError($"Command not found: {command}"),
             };

@@ -10,6 +10,15 @@ public sealed class Progress(bool enabled, TextWriter stdout)
 {
     private double _printed = -1;
 
+    /// <summary>The first line, 0.00%, as qemu-img prints it before any work.</summary>
+    public void Start()
+    {
+        if (enabled)
+        {
+            Print(0);
+        }
+    }
+
     public void Report(long done, long total)
     {
         if (!enabled)

@@ -41,6 +41,7 @@ public static class CompareCommand
         }
         bool quiet = opts.Has("q"), strict = opts.Has("s");
         var progress = new Progress(opts.Has("p") && !quiet, stdout);
+        progress.Start();
         string name1 = opts.Operands[0], name2 = opts.Operands[1];
         var mode = new OpenMode { ForceShare = opts.Has("U") };
         OpenedImage image1, image2;
