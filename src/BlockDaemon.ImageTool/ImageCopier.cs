@@ -31,6 +31,12 @@ public sealed class ImageCopier
 
     public Progress Progress { get; init; } = new(false, TextWriter.Null);
 
+    /// <summary>
+    /// Replaces the status walk: for a range of a source, how far it extends, whether it reads
+    /// as zeroes and whether it needs no write (commit asks what lies above its base).
+    /// </summary>
+    public Func<BlockChild, long, long, CancellationToken, ValueTask<(long Run, bool Zero, bool Skip)>>? Status { get; init; }
+
     private readonly record struct Chunk(BlockChild Source, long SourceOffset, long TargetOffset, int Length, bool Zero);
 
     public async ValueTask CopyAsync(IReadOnlyList<BlockChild> sources, CancellationToken ct)
@@ -106,13 +112,17 @@ public sealed class ImageCopier
     /// <summary>How far the range at <paramref name="offset"/> extends, whether it reads as zeroes, and whether it needs no write at all.</summary>
     private async ValueTask<(long Run, bool Zero, bool Skip)> StatusAsync(BlockChild source, long offset, long length, CancellationToken ct)
     {
+        if (Status is { } status)
+        {
+            return await status(source, offset, length, ct).ConfigureAwait(false);
+        }
         if (TopOnly)
         {
-            var status = await source.BlockStatusAsync(offset, length, ct).ConfigureAwait(false);
-            bool allocated = (status.Flags & BlockStatusFlags.Allocated) != 0;
-            bool zero = (status.Flags & BlockStatusFlags.Zero) != 0;
+            var top = await source.BlockStatusAsync(offset, length, ct).ConfigureAwait(false);
+            bool allocated = (top.Flags & BlockStatusFlags.Allocated) != 0;
+            bool zero = (top.Flags & BlockStatusFlags.Zero) != 0;
             // Not allocated here: the target's backing file answers for it.
-            return (status.Length, zero, !allocated);
+            return (top.Length, zero, !allocated);
         }
         var extent = await BlockMap.GetExtentAsync(source, offset, length, ct).ConfigureAwait(false);
         // -S 0 asks for a fully allocated target: zeroes are copied as data.

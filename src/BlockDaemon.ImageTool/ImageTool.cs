@@ -35,6 +35,7 @@ public static class ImageTool
                 "resize" => await ResizeCommand.RunAsync(rest, stdout, stderr, ct).ConfigureAwait(false),
                 "snapshot" => await SnapshotCommand.RunAsync(rest, stdout, stderr, ct).ConfigureAwait(false),
                 "convert" => await ConvertCommand.RunAsync(rest, stdout, stderr, ct).ConfigureAwait(false),
+                "commit" => await CommitCommand.RunAsync(rest, stdout, stderr, ct).ConfigureAwait(false),
 
                 _ => throw ToolException.UsageError($"Command not found: {command}"),
             };
