@@ -15,7 +15,7 @@ public static class Help
           create [-q] [-f fmt] [-b backing_file [-F backing_fmt]] [-u] [-o options] filename [size]
           info [-f fmt] [--output=ofmt] [--backing-chain] [-U] filename
           map [-f fmt] [--output=ofmt] [--start-offset=OFFSET] [--max-length=LEN] [-U] filename
-          resize [-f fmt] [--preallocation=prealloc] [-q] [--shrink] filename [+ | -]size
+          resize [-f fmt] [-q] [--shrink] filename [+ | -]size
           snapshot [-l | -a snapshot | -c snapshot | -d snapshot] [-q] [-U] filename
           plan-merge [-f fmt] [--output=ofmt] --remove-point N filename
 
@@ -26,11 +26,16 @@ public static class Help
           'output_fmt' is the destination format
           'ofmt' is 'human' or 'json'
 
-        plan-merge: the chain of FILENAME is numbered from its base (point 0) to FILENAME itself
-        (point N, the top). Removing point K (0 < K <= N-1... see docs/blockimg.md) merges image K
-        with its neighbour: 'stream' copies into image K+1 what image K allocates and K+1 does not
-        (as block-stream with base K-1 would), 'commit' copies into image K-1 everything image K
-        allocates (as block-commit of K into K-1 would). The report gives the bytes each moves.
+        plan-merge: reports, without changing anything, what removing one point in time from the
+        backing chain of 'filename' would cost. Points count from the base image (point 0) up to
+        'filename' itself (the top). Removing point K merges image K into a neighbour so that the
+        images above it keep reading the same data:
+          stream  copies into image K+1 every range image K allocates and K+1 does not
+                  (block-stream into K+1 with base K-1); not possible for the top image
+          commit  copies into image K-1 every range image K allocates
+                  (block-commit of K into K-1); not possible for the base image
+        Bytes of data (read and written) and bytes only marked as zero are reported apart, and
+        the way that moves less data is named.
 
         """;
 }
