@@ -6,7 +6,7 @@ namespace BlockDaemon.ImageTool.Tests;
 /// <summary>info, map and check print what qemu-img prints for the same image, in both output formats.</summary>
 public sealed class ReadCommandInteropTests : IDisposable
 {
-    private readonly TempDirectory _dir = new("blockimg-read-");
+    private readonly TempDirectory _dir = new("bi-read-");
 
     public void Dispose() => _dir.Dispose();
 

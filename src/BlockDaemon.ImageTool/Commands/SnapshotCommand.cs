@@ -43,7 +43,8 @@ public static class SnapshotCommand
         }
         string action = actions.Count == 0 ? "l" : actions[^1].Key;
         string name = actions.Count == 0 ? "" : actions[^1].Value ?? "";
-        bool writable = action != "l";
+        // Only an explicit -l opens read-only; qemu-img lists with a writable image otherwise.
+        bool writable = actions.Count == 0 || action != "l";
         if (writable && opts.Has("U"))
         {
             throw new ToolException("--force-share/-U is not allowed when modifying the image");
