@@ -137,13 +137,14 @@ public sealed partial class FileDriver : IBlockDriver
         {
             int errno = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
             // ENXIO: no data after offset (a trailing hole); anything else: assume data.
+            // A hole maps onto the file itself too (QEMU's file-posix reports OFFSET_VALID for it).
             return ValueTask.FromResult(errno == Native.ENxio
-                ? new BlockStatus(length, BlockStatusFlags.Zero | BlockStatusFlags.Allocated)
+                ? new BlockStatus(length, BlockStatusFlags.Zero | BlockStatusFlags.Allocated, offset)
                 : new BlockStatus(length, BlockStatusFlags.Data | BlockStatusFlags.Allocated, offset));
         }
         if (data > offset)
         {
-            return ValueTask.FromResult(new BlockStatus(Math.Min(length, data - offset), BlockStatusFlags.Zero | BlockStatusFlags.Allocated));
+            return ValueTask.FromResult(new BlockStatus(Math.Min(length, data - offset), BlockStatusFlags.Zero | BlockStatusFlags.Allocated, offset));
         }
         long hole = Native.Lseek(_fd, offset, Native.SeekHole);
         long dataEnd = hole > offset ? hole : offset + length;
