@@ -55,9 +55,16 @@ public sealed class QmpClient : IAsyncDisposable
     /// <summary>Completes when the daemon hangs up or the client is disposed.</summary>
     public Task Closed => _reader;
 
+    /// <summary>How long a monitor may take to greet; qsd serves one client per monitor, and a second one waits unanswered.</summary>
+    public static readonly TimeSpan DefaultGreetingTimeout = TimeSpan.FromSeconds(10);
+
     /// <summary>Connects, reads the greeting and runs qmp_capabilities.</summary>
     /// <exception cref="QmpConnectionException">No daemon listens there, or it does not speak QMP.</exception>
-    public static async Task<QmpClient> ConnectAsync(string socketPath, CancellationToken ct)
+    public static Task<QmpClient> ConnectAsync(string socketPath, CancellationToken ct) =>
+        ConnectAsync(socketPath, DefaultGreetingTimeout, ct);
+
+    /// <inheritdoc cref="ConnectAsync(string, CancellationToken)"/>
+    public static async Task<QmpClient> ConnectAsync(string socketPath, TimeSpan greetingTimeout, CancellationToken ct)
     {
         var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         try
@@ -79,7 +86,15 @@ public sealed class QmpClient : IAsyncDisposable
         client._reader = Task.Run(client.ReadLoopAsync, CancellationToken.None);
         try
         {
-            client.Greeting = await client._greeting.Task.WaitAsync(ct).ConfigureAwait(false);
+            try
+            {
+                client.Greeting = await client._greeting.Task.WaitAsync(greetingTimeout, ct).ConfigureAwait(false);
+            }
+            catch (TimeoutException e)
+            {
+                throw new QmpConnectionException(
+                    $"No QMP greeting on '{socketPath}' within {greetingTimeout.TotalSeconds:0} s; is another client using this monitor? (qemu-storage-daemon serves one client per monitor)", e);
+            }
             await client.ExecuteAsync("qmp_capabilities", null, ct).ConfigureAwait(false);
             return client;
         }
