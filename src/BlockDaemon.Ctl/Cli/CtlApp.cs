@@ -51,18 +51,21 @@ public static class CtlApp
         var words = options.Rest.Skip(1).ToList();
 
         await using var session = new CtlSession(console, options, interrupt);
+        // Job helpers decide themselves what Ctrl-C means while they wait (leave the job or cancel
+        // it); for every other command it simply abandons the command.
+        using var interruptible = CancellationTokenSource.CreateLinkedTokenSource(ct, interrupt);
         try
         {
             return command switch
             {
-                "shell" => await ShellCommand.RunAsync(session, words, ct).ConfigureAwait(false),
+                "shell" => await ShellCommand.RunAsync(session, words, interruptible.Token).ConfigureAwait(false),
                 "events" => await EventsCommand.RunAsync(session, words, ct).ConfigureAwait(false),
                 "commit" => await CommitCommand.RunAsync(session, words, ct).ConfigureAwait(false),
                 "stream" => await StreamCommand.RunAsync(session, words, ct).ConfigureAwait(false),
                 "mirror" => await MirrorCommand.RunAsync(session, words, ct).ConfigureAwait(false),
                 "backup" => await BackupCommand.RunAsync(session, words, ct).ConfigureAwait(false),
                 "wait" => await WaitCommand.RunAsync(session, words, ct).ConfigureAwait(false),
-                _ => await RawCommand.RunAsync(session, command, words, ct).ConfigureAwait(false),
+                _ => await RawCommand.RunAsync(session, command, words, interruptible.Token).ConfigureAwait(false),
             };
         }
         catch (UsageException e)
@@ -74,7 +77,7 @@ public static class CtlApp
         {
             if (options.Json && e.Reply.Count > 0)
             {
-                await console.Out.WriteLineAsync(e.Reply.ToJsonString()).ConfigureAwait(false);
+                await console.Out.WriteLineAsync(Output.JsonText.Compact(e.Reply)).ConfigureAwait(false);
             }
             await console.Error.WriteLineAsync(RawCommand.FormatError(e)).ConfigureAwait(false);
             return ExitCodes.CommandFailed;

@@ -65,7 +65,7 @@ internal static class RawCommand
         var console = session.Console;
         if (session.Options.Json)
         {
-            await console.Out.WriteLineAsync(reply.ToJsonString()).ConfigureAwait(false);
+            await console.Out.WriteLineAsync(JsonText.Compact(reply)).ConfigureAwait(false);
             return reply.ContainsKey("error") ? ExitCodes.CommandFailed : ExitCodes.Success;
         }
         if (reply["error"] is JsonObject error)
@@ -80,7 +80,7 @@ internal static class RawCommand
     public static string FormatError(string command, JsonObject error)
     {
         string? errorClass = error["class"] is JsonValue c && c.TryGetValue(out string? cls) ? cls : null;
-        string? desc = error["desc"] is JsonValue d && d.TryGetValue(out string? text) ? text : error.ToJsonString();
+        string? desc = error["desc"] is JsonValue d && d.TryGetValue(out string? text) ? text : JsonText.Compact(error);
         return $"blockctl: {command}: {desc} ({errorClass ?? "GenericError"})";
     }
 

@@ -12,7 +12,7 @@ public static class EventFormatter
     {
         if (json)
         {
-            return e.Message.ToJsonString();
+            return JsonText.Compact(e.Message);
         }
         var sb = new StringBuilder();
         sb.Append(e.Timestamp.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.ffffff'Z'", CultureInfo.InvariantCulture));
@@ -20,7 +20,7 @@ public static class EventFormatter
         foreach (var (key, value) in e.Data)
         {
             sb.Append(' ').Append(key).Append('=');
-            sb.Append(value is JsonValue ? ReadablePrinter.Scalar(value) : value?.ToJsonString() ?? "null");
+            sb.Append(value is JsonValue ? ReadablePrinter.Scalar(value) : JsonText.Compact(value));
         }
         return sb.ToString();
     }

@@ -104,7 +104,7 @@ public static class ReadablePrinter
         var element = (JsonValue)value;
         if (element.GetValueKind() != JsonValueKind.String)
         {
-            return element.ToJsonString();
+            return JsonText.Compact(element);
         }
         string text = element.GetValue<string>();
         return NeedsQuotes(text) ? JsonSerializerQuote(text) : text;
@@ -119,5 +119,5 @@ public static class ReadablePrinter
         || text.StartsWith('"') || text.StartsWith("- ", StringComparison.Ordinal)
         || text.EndsWith(':');
 
-    private static string JsonSerializerQuote(string text) => JsonValue.Create(text).ToJsonString();
+    private static string JsonSerializerQuote(string text) => JsonText.Compact(JsonValue.Create(text));
 }

@@ -267,7 +267,7 @@ public sealed class QmpClient : IAsyncDisposable
         _closed as QmpConnectionException ?? new QmpConnectionException(_closed?.Message ?? "The QMP connection was closed", _closed!);
 
     private static string? StringOf(JsonNode? node) =>
-        node is JsonValue value && value.GetValueKind() == JsonValueKind.String ? value.GetValue<string>() : node?.ToJsonString();
+        node is JsonValue value && value.GetValueKind() == JsonValueKind.String ? value.GetValue<string>() : node is null ? null : Output.JsonText.Compact(node);
 
     private sealed class PendingCommand(long id)
     {

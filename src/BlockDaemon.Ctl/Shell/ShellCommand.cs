@@ -48,8 +48,8 @@ internal static class ShellCommand
                 {
                     break;
                 }
-                history?.Add(line);
                 line = line.Trim();
+                history?.Add(line);
                 if (line.Length == 0 || line.StartsWith('#'))
                 {
                     continue;

@@ -38,6 +38,13 @@ public sealed class OutputTests
     }
 
     [Fact]
+    public void Json_is_escaped_only_where_json_requires()
+    {
+        Assert.Equal("{\"p\":\"7.2+dfsg <é>\",\"q\":\"a\\\"b\\n\"}", JsonText.Compact(JsonNode.Parse("""{"p": "7.2+dfsg <é>", "q": "a\"b\n"}""")));
+        Assert.Equal("null", JsonText.Compact(null));
+    }
+
+    [Fact]
     public void Events_print_on_one_line()
     {
         var e = QmpEvent.FromMessage(JsonNode.Parse("""{"event": "JOB_STATUS_CHANGE", "data": {"status": "running", "id": "j0"}, "timestamp": {"seconds": 1700000000, "microseconds": 5}}""")!.AsObject());
