@@ -41,7 +41,8 @@ internal sealed class Daemon : IAsyncDisposable
     /// <summary>The test's own connection (events it receives are not the ones blockctl sees).</summary>
     public QmpClient Qmp { get; private set; } = null!;
 
-    public static async Task<Daemon> StartAsync(DaemonKind kind, CancellationToken ct)
+    /// <param name="pretty">Serve blockctl's monitor with pretty=on (each message over many lines).</param>
+    public static async Task<Daemon> StartAsync(DaemonKind kind, CancellationToken ct, bool pretty = false)
     {
         string binary = kind == DaemonKind.Qsd ? RequireQsd() : BlockdBinary();
         var dir = new TempDirectory("blockctl-test-");
@@ -56,7 +57,7 @@ internal sealed class Daemon : IAsyncDisposable
         };
         foreach (string arg in new[]
         {
-            "--chardev", $"socket,id=m0,path={socket},server=on,wait=off", "--monitor", "chardev=m0",
+            "--chardev", $"socket,id=m0,path={socket},server=on,wait=off", "--monitor", pretty ? "chardev=m0,pretty=on" : "chardev=m0",
             "--chardev", $"socket,id=m1,path={testSocket},server=on,wait=off", "--monitor", "chardev=m1",
         })
         {

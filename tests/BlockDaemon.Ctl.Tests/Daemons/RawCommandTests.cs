@@ -81,4 +81,20 @@ public sealed class RawCommandTests
         Assert.Equal(ExitCodes.CommandFailed, json.ExitCode);
         Assert.Equal("GenericError", (string?)JsonNode.Parse(json.Stdout)!["error"]!["class"]);
     }
+
+    [Theory]
+    [InlineData(DaemonKind.Qsd)]
+    [InlineData(DaemonKind.Blockd)]
+    public async Task A_pretty_monitor_is_read_message_by_message(DaemonKind kind)
+    {
+        await using var daemon = await Daemon.StartAsync(kind, Ct, pretty: true);
+        var script = $"""
+            blockdev-create job-id=p0 options.driver=file options.filename={daemon.Dir["p.img"]} options.size=64k
+            query-version
+            """;
+        var result = await Blockctl.RunAsync(["--socket", daemon.Socket, "shell"], script, null, CancellationToken.None);
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Contains("JOB_STATUS_CHANGE status=created id=p0\n", result.Stdout, StringComparison.Ordinal);
+        Assert.Contains("  major: 7\n", result.Stdout, StringComparison.Ordinal);
+    }
 }
