@@ -34,6 +34,7 @@ internal static class EventsCommand
             stop.CancelAfter(TimeSpan.FromSeconds(seconds));
         }
         long printed = 0;
+        long dropped = 0;
         try
         {
             while (count is null || printed < count)
@@ -42,6 +43,11 @@ internal static class EventsCommand
                 {
                     await console.Error.WriteLineAsync("blockctl: the daemon closed the QMP connection").ConfigureAwait(false);
                     return ExitCodes.ConnectionFailed;
+                }
+                if (client.DroppedEvents != dropped)
+                {
+                    await console.Error.WriteLineAsync($"blockctl: {client.DroppedEvents - dropped} events were dropped (output too slow)").ConfigureAwait(false);
+                    dropped = client.DroppedEvents;
                 }
                 while ((count is null || printed < count) && client.Events.TryRead(out var e))
                 {
