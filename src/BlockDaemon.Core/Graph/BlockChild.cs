@@ -21,7 +21,8 @@ public sealed class BlockChild
 
     public IBlockParent Parent { get; }
 
-    public BlockNode Node { get; }
+    /// <summary>The node; changed only by a pivot (BlockGraph.ReplaceNodeAsync), drained.</summary>
+    public BlockNode Node { get; internal set; }
 
     /// <summary>The edge's name: "file", "backing", "root", "target", ...</summary>
     public string Role { get; }

@@ -96,12 +96,14 @@ public sealed partial class BlockNode
         if (aligned)
         {
             await WriteSplitAsync(offset, data, flags, ct).ConfigureAwait(false);
+            NotifyWritten(offset, data.Length);
             return;
         }
         using var bounce = AlignedBufferPool.Rent(span);
         await ReadHeadAndTailAsync(start, bounce.Memory, align, ct).ConfigureAwait(false);
         data.CopyTo(bounce.Memory[(int)(offset - start)..]);
         await WriteSplitAsync(start, bounce.Memory, flags, ct).ConfigureAwait(false);
+        NotifyWritten(offset, data.Length);
     }
 
     internal async ValueTask WriteZeroesAsync(long offset, long length, WriteFlags flags, CancellationToken ct)
@@ -131,6 +133,7 @@ public sealed partial class BlockNode
         try
         {
             await Driver.WriteZeroesAsync(offset, length, flags, ct).ConfigureAwait(false);
+            NotifyWritten(offset, length);
         }
         catch (BlockException e) when (IsUnsignalledCorruption(e))
         {
@@ -156,6 +159,7 @@ public sealed partial class BlockNode
         try
         {
             await Driver.DiscardAsync(start, end - start, ct).ConfigureAwait(false);
+            NotifyWritten(start, end - start);
         }
         catch (BlockException e) when (IsUnsignalledCorruption(e))
         {

@@ -23,6 +23,7 @@ public sealed class CommandRegistry
         BlockExportCommands.Register(registry);
         BlockJobCommands.Register(registry);
         BlockStreamCommand.Register(registry);
+        BlockCommitCommand.Register(registry);
         return registry;
     }
 
