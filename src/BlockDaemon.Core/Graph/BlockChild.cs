@@ -23,7 +23,7 @@ public sealed class BlockChild
 
     /// <summary>
     /// The node this edge points at. A graph change that pivots parents onto another node (an
-    /// external snapshot's overlay, a finished commit's base) retargets the edge while the old
+    /// external snapshot's overlay, a finished commit's base: BlockGraph.ReplaceNodeAsync) retargets the edge while the old
     /// node is drained; requests held by that drain follow the edge to the new node.
     /// </summary>
     public BlockNode Node

@@ -87,12 +87,11 @@ public sealed partial class BlockGraph
     public async ValueTask DeleteNodeAsync(string name, CancellationToken ct = default)
     {
         var node = GetNode(name);
-        // A job's op blocker comes first, as in qsd.
-        node.CheckNotBlocked();
-        if (node.Parents.Any(p => p.Parent is BlockUser))
+        if (node.Parents.Any(p => p.Parent is BlockUser { IsJobChild: false }))
         {
             throw new BlockException(BlockErrorKind.Busy, $"Node {name} is in use");
         }
+        node.CheckNotBlocked();
         // QEMU's op blocker on a backing node, checked before ownership as qsd does.
         if (node.BackingOverlay is { } overlay)
         {
@@ -110,9 +109,9 @@ public sealed partial class BlockGraph
     }
 
     /// <summary>Attaches a user (export, job, command) to a node with the permissions it needs.</summary>
-    public BlockUser AttachUser(string? userName, BlockNode node, BlockPermissions perm, BlockPermissions shared)
+    public BlockUser AttachUser(string? userName, BlockNode node, BlockPermissions perm, BlockPermissions shared, bool jobChild = false)
     {
-        var user = new BlockUser(userName);
+        var user = new BlockUser(userName) { IsJobChild = jobChild };
         var edge = Link(user, node, "root", perm, shared);
         try
         {

@@ -113,12 +113,14 @@ public sealed partial class BlockNode
         if (aligned)
         {
             await WriteSplitAsync(offset, data, flags, ct).ConfigureAwait(false);
+            NotifyWritten(offset, data.Length);
             return null;
         }
         using var bounce = AlignedBufferPool.Rent(span);
         await ReadHeadAndTailAsync(start, bounce.Memory, align, ct).ConfigureAwait(false);
         data.CopyTo(bounce.Memory[(int)(offset - start)..]);
         await WriteSplitAsync(start, bounce.Memory, flags, ct).ConfigureAwait(false);
+        NotifyWritten(offset, data.Length);
         return null;
     }
 
@@ -157,6 +159,7 @@ public sealed partial class BlockNode
             RaiseOwnDebugEvent(DebugEvent.PwritevZero);
             await Driver.WriteZeroesAsync(offset, length, flags, ct).ConfigureAwait(false);
             RaiseOwnDebugEvent(DebugEvent.PwritevDone);
+            NotifyWritten(offset, length);
         }
         catch (BlockException e) when (IsUnsignalledCorruption(e))
         {
@@ -188,6 +191,7 @@ public sealed partial class BlockNode
         try
         {
             await Driver.DiscardAsync(start, end - start, ct).ConfigureAwait(false);
+            NotifyWritten(start, end - start);
         }
         catch (BlockException e) when (IsUnsignalledCorruption(e))
         {

@@ -16,5 +16,11 @@ public sealed class BlockUser : IBlockParent
 
     public BlockChild? Root { get; internal set; }
 
+    /// <summary>
+    /// A job's hold on a node it works on without doing its I/O as a device (QEMU's child_job
+    /// edges): the node is then neither "in use" by a device nor a root node, only busy.
+    /// </summary>
+    public bool IsJobChild { get; init; }
+
     public string ParentDescription => Name is null ? "an unnamed block device" : $"block device '{Name}'";
 }

@@ -59,7 +59,7 @@ public sealed partial class Job
     private Task? _resumedAfterSleep;
 
     /// <summary>Sleeps up to <paramref name="delay"/>; returns early when cancelled, later when paused meanwhile (after the resume).</summary>
-    public async ValueTask SleepAsync(TimeSpan delay, CancellationToken ct)
+    public async ValueTask SleepAsync(TimeSpan delay, CancellationToken ct, Task? wakeEarly = null)
     {
         var wake = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         lock (_sleepLock)
@@ -73,7 +73,8 @@ public sealed partial class Job
         Busy = false;
         try
         {
-            await wake.Task.WaitAsync(delay, ct).ConfigureAwait(false);
+            var woken = wakeEarly is null ? wake.Task : Task.WhenAny(wake.Task, wakeEarly);
+            await woken.WaitAsync(delay, ct).ConfigureAwait(false);
         }
         catch (TimeoutException)
         {
@@ -111,4 +112,27 @@ public sealed partial class Job
             sleeper.TrySetResult();
         }
     }
+}
+
+public sealed partial class Job
+{
+    private int _completionClaimed;
+
+    /// <summary>The running work (what JobManager started); its result is the failure, or null.</summary>
+    internal Task<Exception?>? Work { get; set; }
+
+    /// <summary>Whoever gets true runs the job's completion: the cancel that waited for the work, or the engine.</summary>
+    internal bool ClaimCompletion() => Interlocked.Exchange(ref _completionClaimed, 1) == 0;
+}
+
+public sealed partial class Job
+{
+    /// <summary>Set by a command that may end the job (cancel, complete): the engine reports the end only after that command's reply.</summary>
+    internal Task? CompletionBarrier { get; private set; }
+
+    /// <summary>
+    /// A verb about to end the job: its events must not overtake the verb's reply, which the
+    /// session writes after the command returns while the loop already runs the next item.
+    /// </summary>
+    public void HoldCompletionUntil(Task replySent) => CompletionBarrier = replySent;
 }

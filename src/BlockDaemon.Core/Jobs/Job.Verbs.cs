@@ -58,6 +58,9 @@ public sealed partial class Job
             DoDismiss();
             return;
         }
+        // Read before the cancel: cancelling may run the job's last steps inline and make it busy.
+        // A READY job (qsd: mirror) is not idle in this sense: it finishes after the reply.
+        bool idle = Started && !Busy && !DeferredToMainLoop && !IsReady;
         RequestCancel(force);
         if (!Started)
         {
@@ -73,9 +76,30 @@ public sealed partial class Job
         }
         else
         {
+            // A job idle in a sleep or a pause ends as soon as it is woken: like qsd, finish it
+            // inside the command, so its events precede the reply. A job that turns out to need
+            // the loop first (rare) is given up on after a moment and finishes after the reply.
             Enter();
+            if (idle && IsCancelled && Work is { } work)
+            {
+                try
+                {
+                    await work.WaitAsync(IdleCancelWait).ConfigureAwait(false);
+                }
+                catch (TimeoutException)
+                {
+                    return;
+                }
+                if (ClaimCompletion())
+                {
+                    RecordRunResult(await work.ConfigureAwait(false));
+                    await CompletedAsync().ConfigureAwait(false);
+                }
+            }
         }
     }
+
+    private static readonly TimeSpan IdleCancelWait = TimeSpan.FromSeconds(2);
 
     // job_cancel_async.
     private void RequestCancel(bool force)

@@ -48,7 +48,8 @@ public sealed class JobManager(IControlPlane controlPlane)
     {
         job.MarkStarted();
         var work = RunAsync(job);
-        if (work.IsCompleted)
+        job.Work = work;
+        if (work.IsCompleted && job.ClaimCompletion())
         {
             job.RecordRunResult(await work.ConfigureAwait(false));
             await job.CompletedAsync().ConfigureAwait(false);
@@ -61,8 +62,17 @@ public sealed class JobManager(IControlPlane controlPlane)
     {
         var failure = await work.ConfigureAwait(false);
         await replySent.ConfigureAwait(false);
+        if (job.CompletionBarrier is { } barrier)
+        {
+            await barrier.ConfigureAwait(false);
+        }
         ControlPlane.Post(async () =>
         {
+            if (!job.ClaimCompletion())
+            {
+                // A cancel already completed the job inside its command.
+                return;
+            }
             job.RecordRunResult(failure);
             await job.CompletedAsync().ConfigureAwait(false);
         });

@@ -58,10 +58,14 @@ public abstract class BlockJob : JobDriver, ICopyJob
         _blocked.Add(node);
     }
 
-    /// <summary>Attaches a user edge to a node, released when the job ends.</summary>
-    protected BlockChild Use(BlockNode node, BlockPermissions perm, BlockPermissions shared)
+    /// <summary>
+    /// Attaches a user edge to a node, released when the job ends. A job child (QEMU's child_job)
+    /// makes the node busy rather than in use; a plain one is like the BlockBackend a job does
+    /// its I/O through.
+    /// </summary>
+    protected BlockChild Use(BlockNode node, BlockPermissions perm, BlockPermissions shared, bool jobChild = false)
     {
-        var user = Graph.AttachUser(null, node, perm, shared);
+        var user = Graph.AttachUser(null, node, perm, shared, jobChild);
         _users.Add(user);
         return user.Root!;
     }

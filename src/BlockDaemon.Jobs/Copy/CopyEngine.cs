@@ -36,9 +36,12 @@ public sealed class CopyEngine
     /// were ignored the copy goes to the end and then throws the first of them, as QEMU's jobs
     /// end with the error they ignored. Cancellation lets in-flight chunks finish first.
     /// </summary>
-    public async ValueTask RunAsync(ICopyJob job, long start, long end, CancellationToken ct)
+    public async ValueTask RunAsync(ICopyJob job, long start, long end, CancellationToken ct, bool setTotal = true)
     {
-        job.SetTotal(end - start);
+        if (setTotal)
+        {
+            job.SetTotal(end - start);
+        }
         using var flight = new Flight(_options.MaxInFlight);
         Exception? ignored = null;
         long offset = start;

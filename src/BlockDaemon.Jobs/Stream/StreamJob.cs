@@ -66,7 +66,7 @@ public sealed class StreamJob : BlockJob
         {
             throw new BlockException(BlockErrorKind.NotSupported, $"Node '{Top.NodeName}' has no backing file to stream from");
         }
-        _top = Use(Top, BlockPermissions.ConsistentRead | BlockPermissions.WriteUnchanged, BlockPermissions.All);
+        _top = Use(Top, BlockPermissions.ConsistentRead | BlockPermissions.WriteUnchanged, BlockPermissions.All, jobChild: true);
         for (var node = Top; node is not null && node != Base; node = BlockGraph.BackingOf(node))
         {
             Block(node);

@@ -18,10 +18,17 @@ public static class BlockJobCommands
         registry.Add("block-job-resume", (c, a) => Sync(() => Find(c, a, "device").Job.UserResume()));
         registry.Add("block-job-cancel", async (c, a) =>
         {
-            await Find(c, a, "device").Job.UserCancelAsync(a["force"]?.GetValue<bool>() ?? false).ConfigureAwait(false);
+            var job = Find(c, a, "device").Job;
+            job.HoldCompletionUntil(c.ReplySent());
+            await job.UserCancelAsync(a["force"]?.GetValue<bool>() ?? false).ConfigureAwait(false);
             return null;
         });
-        registry.Add("block-job-complete", (c, a) => Sync(() => Find(c, a, "device").Job.Complete()));
+        registry.Add("block-job-complete", (c, a) => Sync(() =>
+        {
+            var job = Find(c, a, "device").Job;
+            job.HoldCompletionUntil(c.ReplySent());
+            job.Complete();
+        }));
         registry.Add("block-job-finalize", async (c, a) =>
         {
             await Find(c, a, "id").Job.FinalizeAsync().ConfigureAwait(false);

@@ -25,6 +25,7 @@ public sealed class CommandRegistry
         TransactionCommands.Register(registry);
         BlockJobCommands.Register(registry);
         BlockStreamCommand.Register(registry);
+        BlockCommitCommand.Register(registry);
         return registry;
     }
 

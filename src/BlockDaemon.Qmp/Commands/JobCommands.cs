@@ -14,10 +14,17 @@ public static class JobCommands
         // job-cancel is always a forced cancel (block-job-cancel is the one with a choice).
         registry.Add("job-cancel", async (c, a) =>
         {
-            await Find(c, a).UserCancelAsync(force: true).ConfigureAwait(false);
+            var job = Find(c, a);
+            job.HoldCompletionUntil(c.ReplySent());
+            await job.UserCancelAsync(force: true).ConfigureAwait(false);
             return null;
         });
-        registry.Add("job-complete", (c, a) => Sync(() => Find(c, a).Complete()));
+        registry.Add("job-complete", (c, a) => Sync(() =>
+        {
+            var job = Find(c, a);
+            job.HoldCompletionUntil(c.ReplySent());
+            job.Complete();
+        }));
         registry.Add("job-finalize", async (c, a) =>
         {
             await Find(c, a).FinalizeAsync().ConfigureAwait(false);

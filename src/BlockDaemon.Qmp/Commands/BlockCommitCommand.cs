@@ -1,0 +1,116 @@
+using System.Text.Json.Nodes;
+using BlockDaemon.Core.Graph;
+using BlockDaemon.Jobs.BlockJobs;
+using BlockDaemon.Jobs.Commit;
+
+namespace BlockDaemon.Qmp.Commands;
+
+/// <summary>
+/// block-commit, with qmp_block_commit's checks in its order. As for block-stream, a missing
+/// job-id defaults to the device's node name where qsd 7.2 refuses it.
+/// </summary>
+public static class BlockCommitCommand
+{
+    internal static void Register(CommandRegistry registry) => registry.Add("block-commit", BlockCommit);
+
+    private static async Task<JsonNode?> BlockCommit(CommandContext context, JsonObject arguments)
+    {
+        string device = arguments["device"]!.GetValue<string>();
+        string? topName = arguments["top"]?.GetValue<string>();
+        string? topNodeName = arguments["top-node"]?.GetValue<string>();
+        string? baseName = arguments["base"]?.GetValue<string>();
+        string? baseNodeName = arguments["base-node"]?.GetValue<string>();
+        string? backingFile = arguments["backing-file"]?.GetValue<string>();
+
+        // qmp_get_root_bs: the device must be a node that no other node uses.
+        var bs = context.Graph.FindNode(device)
+            ?? throw new QmpException(QmpErrorClass.DeviceNotFound, $"Device '{device}' not found");
+        if (bs.Parents.Any(p => p.Parent is BlockNode or BlockUser { IsJobChild: true }))
+        {
+            throw QmpException.Generic("Need a root block node");
+        }
+        bs.CheckNotBlocked();
+
+        var top = bs;
+        if (topNodeName is not null && topName is not null)
+        {
+            throw QmpException.Generic("'top-node' and 'top' are mutually exclusive");
+        }
+        if (topNodeName is not null)
+        {
+            top = BlockJobCommands.FindNodeOnly(context, topNodeName);
+            if (!ChainLookup.Contains(bs, top))
+            {
+                throw QmpException.Generic($"'{topNodeName}' is not in this backing file chain");
+            }
+        }
+        else if (topName is not null)
+        {
+            top = (bs.Driver.DisplayName == topName ? bs : ChainLookup.FindBackingImage(bs, topName))
+                ?? throw QmpException.Generic($"Top image file {topName} not found");
+        }
+
+        BlockNode? baseNode;
+        if (baseNodeName is not null && baseName is not null)
+        {
+            throw QmpException.Generic("'base-node' and 'base' are mutually exclusive");
+        }
+        if (baseNodeName is not null)
+        {
+            baseNode = BlockJobCommands.FindNodeOnly(context, baseNodeName);
+            if (!ChainLookup.Contains(top, baseNode))
+            {
+                throw QmpException.Generic($"'{baseNodeName}' is not in this backing file chain");
+            }
+        }
+        else if (baseName is not null)
+        {
+            baseNode = ChainLookup.FindBackingImage(top, baseName)
+                ?? throw QmpException.Generic($"Can't find '{baseName}' in the backing chain");
+        }
+        else
+        {
+            baseNode = top;
+            // bdrv_find_base: the bottom of the chain (top itself when it has no backing file).
+            while (BlockGraph.BackingOf(baseNode) is { } below)
+            {
+                baseNode = below;
+            }
+        }
+
+        for (var node = top; node is not null && node != BlockGraph.BackingOf(baseNode); node = BlockGraph.BackingOf(node))
+        {
+            node.CheckNotBlocked();
+        }
+        if (top == baseNode)
+        {
+            throw QmpException.Generic("cannot commit an image into itself");
+        }
+        if (top == bs)
+        {
+            if (backingFile is not null)
+            {
+                throw QmpException.Generic("'backing-file' specified, but 'top' is the active layer");
+            }
+        }
+        else
+        {
+            CommitJob.FindOverlay(bs, top)?.CheckNotBlocked();
+        }
+
+        var driver = new CommitJob(context.Graph, BlockJobCommands.EventsFor(context),
+            BlockJobEnumNames.ParseOnError(arguments["on-error"]?.GetValue<string>()), bs, top, baseNode, backingFile);
+        string jobId = arguments["job-id"]?.GetValue<string>() ?? bs.NodeName;
+        await driver.OpenForWriteAsync().ConfigureAwait(false);
+        try
+        {
+            await BlockJobCommands.StartAsync(context, jobId, driver, arguments, driver.Acquire).ConfigureAwait(false);
+        }
+        catch
+        {
+            await driver.RestoreReadOnlyAsync().ConfigureAwait(false);
+            throw;
+        }
+        return null;
+    }
+}
