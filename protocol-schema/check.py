@@ -63,9 +63,9 @@ OMITTED_MEMBERS = {
                           "blockd listens on exactly the address given: no port ranges, "
                           "address-family choice or socket options"),
     "UnixSocketAddress": ({"abstract", "tight"}, "blockd binds file-system sockets only"),
-    "BlockdevOptionsNbd": ({"tls-creds", "tls-hostname", "x-dirty-bitmap"},
-                           "blockd's NBD client speaks no TLS and reads no dirty bitmaps"),
+    "BlockdevOptionsNbd": ({"x-dirty-bitmap"}, "blockd's NBD client reads no dirty bitmaps"),
     "BlockExportOptions": ({"fixed-iothread", "iothread"}, "blockd has no iothreads: I/O runs on the thread pool"),
+    "q_obj_block-stream-arg": ({"filter-node-name"}, "blockd's stream job inserts no copy-on-read filter node yet"),
 }
 
 # Builtin types and the JSON type introspection reports for them.

@@ -13,13 +13,14 @@ namespace BlockDaemon.Qcow2;
 /// Metadata reaches the disk in dependency order on flush: refcount blocks, then the refcount
 /// table, then L2 tables and L1, each step made durable before the next (see FlushMetadataAsync).
 /// </summary>
-public sealed partial class Qcow2Driver : IBlockDriver, IImageInfoSource, IInternalSnapshots, IBackingImage
+public sealed partial class Qcow2Driver : IBlockDriver, IImageInfoSource, IInternalSnapshots
 {
     // Guards every metadata structure below (caches, L1, refcounts, header, pending frees).
     private readonly SemaphoreSlim _lock = new(1, 1);
     private readonly BlockChild _file;
     private readonly BlockChild _data;
-    // Replaced only with the node drained (external snapshots), so requests see one or the other.
+    // Changed only by the graph, with the node drained (IBackingLink.ReplaceBacking), so requests
+    // see one edge or the other.
     private volatile BlockChild? _backing;
     private readonly BlockNode _node;
     private readonly ClusterMap _map;
@@ -70,7 +71,6 @@ public sealed partial class Qcow2Driver : IBlockDriver, IImageInfoSource, IInter
     internal IReadOnlyList<SnapshotEntry> Snapshots { get; private set; }
     public BlockChild? Backing => _backing;
 
-    public void SetBacking(BlockChild? backing) => _backing = backing;
     private bool IsV3 => _header.Version >= 3;
     private bool HasDataFile => !ReferenceEquals(_data, _file);
     private bool DataFileRaw => HasDataFile && (_header.Autoclear & AutoclearFeatures.DataFileRaw) != 0;

@@ -23,6 +23,7 @@ internal sealed class DaemonService(ControlLoop loop, QmpServer server, BlockGra
         {
             logger.LogWarning("Some QMP clients did not disconnect in time");
         }
+        await JobShutdown.CancelAllAsync(loop, server.Jobs, logger).ConfigureAwait(false);
         // Graph changes belong to the control loop: stop the NBD server (dropping its clients)
         // and close the graph there, then stop the loop.
         await loop.InvokeAsync(async () =>

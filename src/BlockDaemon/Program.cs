@@ -133,7 +133,8 @@ internal static class Program
             graph.RegisterDriver(new NullDriverFactory());
             graph.RegisterDriver(new RawDriverFactory());
             graph.RegisterDriver(new Qcow2DriverFactory());
-            graph.RegisterDriver(new NbdClientDriverFactory());
+            // tls-creds name --object tls-creds-x509 objects, which live with the QMP server's exports.
+            graph.RegisterDriver(new NbdClientDriverFactory(id => sp.GetRequiredService<QmpServer>().Exports.TlsCredentials.GetValueOrDefault(id)));
             graph.RegisterDriver(new BlkdebugDriverFactory());
             return graph;
         });

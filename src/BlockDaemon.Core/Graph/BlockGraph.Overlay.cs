@@ -16,20 +16,20 @@ public sealed partial class BlockGraph
     /// </summary>
     public void AppendOverlay(BlockNode overlay, BlockNode top)
     {
-        var backingImage = overlay.Driver as IBackingImage
+        var backingImage = overlay.Driver as IBackingLink
             ?? throw new InvalidOperationException($"Node '{overlay.NodeName}' cannot have a backing image");
         // An edge whose parent is the overlay or below it stays: moving it would make a loop.
         var moved = top.Parents.Where(e => !(e.Parent is BlockNode parent && IsAtOrBelow(parent, overlay))).ToList();
         var backing = Link(overlay, top, "backing", BlockPermissions.None, BlockPermissions.All);
         Retarget(moved, overlay);
-        backingImage.SetBacking(backing);
+        backingImage.ReplaceBacking(backing);
         try
         {
             PermissionUpdate.Refresh([overlay]);
         }
         catch
         {
-            backingImage.SetBacking(null);
+            backingImage.ReplaceBacking(null);
             Retarget(moved, top);
             Unlink(backing);
             PermissionUpdate.Refresh([overlay, top]);
@@ -45,9 +45,9 @@ public sealed partial class BlockGraph
     public void RemoveOverlay(BlockNode overlay, BlockNode top)
     {
         var backing = overlay.FindChild("backing");
-        if (backing is not null && overlay.Driver is IBackingImage backingImage)
+        if (backing is not null && overlay.Driver is IBackingLink backingImage)
         {
-            backingImage.SetBacking(null);
+            backingImage.ReplaceBacking(null);
             Unlink(backing);
         }
         Retarget(overlay.Parents.Where(e => !(e.Parent is BlockNode parent && IsAtOrBelow(parent, top))).ToList(), top);

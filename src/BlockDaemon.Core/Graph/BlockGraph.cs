@@ -87,6 +87,8 @@ public sealed partial class BlockGraph
     public async ValueTask DeleteNodeAsync(string name, CancellationToken ct = default)
     {
         var node = GetNode(name);
+        // A job's op blocker comes first, as in qsd.
+        node.CheckNotBlocked();
         if (node.Parents.Any(p => p.Parent is BlockUser))
         {
             throw new BlockException(BlockErrorKind.Busy, $"Node {name} is in use");

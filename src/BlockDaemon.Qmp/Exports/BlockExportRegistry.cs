@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using System.Text.Json.Nodes;
 using BlockDaemon.Core.Graph;
 using BlockDaemon.Nbd.Server;
+using BlockDaemon.Nbd.Tls;
 using BlockDaemon.Qmp.Server;
 using Microsoft.Extensions.Logging;
 
@@ -24,14 +25,20 @@ public sealed class BlockExportRegistry(BlockGraph graph, EventBus events, Contr
 
     public BlockExport? Find(string id) => _exports.Find(e => e.Id == id);
 
+    /// <summary>
+    /// The tls-creds-x509 objects by id (from --object), for nbd-server-start and the nbd client
+    /// driver. Objects of other types hold nothing blockd uses and are not kept here.
+    /// </summary>
+    public Dictionary<string, NbdTlsCredentials> TlsCredentials { get; } = new(StringComparer.Ordinal);
+
     /// <summary>Listens on <paramref name="address"/>; throws QmpException in qsd's words.</summary>
-    public void StartServer(EndPoint address, int maxConnections)
+    public void StartServer(EndPoint address, int maxConnections, NbdTlsCredentials? tls = null)
     {
         if (Server is not null)
         {
             throw QmpException.Generic("NBD server already running");
         }
-        var options = new NbdServerOptions { MaxConnections = maxConnections };
+        var options = new NbdServerOptions { MaxConnections = maxConnections, Tls = tls };
         try
         {
             Server = address is UnixDomainSocketEndPoint unix

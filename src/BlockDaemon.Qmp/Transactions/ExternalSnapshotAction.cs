@@ -169,7 +169,7 @@ public sealed class ExternalSnapshotAction : ITransactionAction
         {
             throw QmpException.Generic("The overlay already has a backing image");
         }
-        if (overlay.Driver is not IBackingImage)
+        if (overlay.Driver is not IBackingLink)
         {
             throw QmpException.Generic("The overlay does not support backing images");
         }

@@ -101,11 +101,14 @@ public sealed class OverlayTests
             new CowDriver(await context.OpenChildAsync("file", "file", ct));
     }
 
-    private sealed class CowDriver(BlockChild file) : IBlockDriver, IBackingImage
+    private sealed class CowDriver(BlockChild file) : IBlockDriver, IBackingLink
     {
         public BlockChild? Backing { get; private set; }
 
-        public void SetBacking(BlockChild? backing) => Backing = backing;
+        public void ReplaceBacking(BlockChild? backing) => Backing = backing;
+
+        public ValueTask WriteBackingFileAsync(string? fileName, string? format, CancellationToken ct) =>
+            throw new NotSupportedException("the test driver keeps no header");
 
         public string DriverName => "cow";
         public DriverLimits Limits { get; } = new();
