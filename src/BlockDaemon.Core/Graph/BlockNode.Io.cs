@@ -79,6 +79,7 @@ public sealed partial class BlockNode
                 return;
             }
             Statistics.Write(data.Length);
+            NoteWritten();
         }
         catch (Exception) when (Count())
         {
@@ -167,6 +168,7 @@ public sealed partial class BlockNode
             throw;
         }
         Statistics.Write(length);
+        NoteWritten();
     }
 
     internal async ValueTask DiscardAsync(long offset, long length, CancellationToken ct, BlockChild? via = null)
@@ -200,12 +202,14 @@ public sealed partial class BlockNode
         }
 
         Statistics.Discard();
+        NoteWritten();
     }
 
     internal async ValueTask FlushAsync(CancellationToken ct, BlockChild? via = null)
     {
         if (Common.CacheNoFlush)
         {
+            RaiseFlushEvents(toDisk: false);
             return;
         }
         var request = await Requests.BeginAsync(0, 0, serialising: false, ct).ConfigureAwait(false);
@@ -215,9 +219,11 @@ public sealed partial class BlockNode
             return;
         }
         using var tracked = request;
+        long generation = RaiseFlushEvents(toDisk: true);
         try
         {
             await Driver.FlushAsync(ct).ConfigureAwait(false);
+            NoteFlushed(generation);
         }
         catch (BlockException e) when (IsUnsignalledCorruption(e))
         {
@@ -358,15 +364,6 @@ public sealed partial class BlockNode
         }
     }
 
-    // The generic path announces its own steps to the node's driver, as QEMU's io.c does
-    // (pwritev, pwritev_zero, pwritev_done, the read-modify-write reads); only blkdebug listens.
-    private void RaiseOwnDebugEvent(DebugEvent debugEvent)
-    {
-        if (Driver is IDebugEventTarget target)
-        {
-            target.OnDebugEvent(debugEvent);
-        }
-    }
 
     // The last alignment block may extend past the node's end; what lies beyond reads as zeroes.
     private async ValueTask ReadClampedAsync(long offset, Memory<byte> block, CancellationToken ct)

@@ -51,6 +51,26 @@ public sealed class BlkdebugDriverTests
     }
 
     [Fact]
+    public async Task Flush_to_os_is_raised_on_every_flush_and_flush_to_disk_only_after_a_write()
+    {
+        await using var t = await GraphAsync();
+        await t.AddAsync(Opt.Node("blkdebug", "d", ("image", "m"), ("inject-error", Rules(
+            Opt.Dict(("event", "flush_to_os"), ("errno", 28), ("iotype", "write"), ("once", true)),
+            Opt.Dict(("event", "flush_to_disk"), ("errno", 5), ("iotype", "read"))))), Ct);
+        await t.AddAsync(Opt.Raw("r", "d"), Ct);
+        var root = t.Attach("r", ConsistentRead | Write);
+
+        await root.FlushAsync(Ct);
+        var e = await Assert.ThrowsAsync<BlockException>(async () => await root.WriteAsync(0, new byte[512], ct: Ct));
+        Assert.Equal(28, e.Errno);
+        await root.WriteAsync(0, new byte[512], ct: Ct);
+        await root.ReadAsync(0, new byte[512], Ct);
+        await root.FlushAsync(Ct);
+        e = await Assert.ThrowsAsync<BlockException>(async () => await root.ReadAsync(0, new byte[512], Ct));
+        Assert.Equal(Errno.EIo, e.Errno);
+    }
+
+    [Fact]
     public async Task Limits_are_checked_against_the_image_alignment_in_qsd_words()
     {
         await using var t = await GraphAsync();

@@ -16,6 +16,11 @@ public sealed class BlkdebugDriver : IBlockDriver, IDebugEventTarget, IFilterDri
     private readonly BlkdebugRules _rules;
     private readonly BlkdebugLimits _options;
 
+    // Writes that reached this node, and how many of them the last successful flush covered:
+    // as in QEMU, a flush with nothing new to write out never reaches the flush rules.
+    private long _writes;
+    private long _flushedWrites;
+
     internal BlkdebugDriver(BlockChild image, BlkdebugRules rules, BlkdebugLimits options)
     {
         _image = image;
@@ -55,12 +60,14 @@ public sealed class BlkdebugDriver : IBlockDriver, IDebugEventTarget, IFilterDri
     public async ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data, WriteFlags flags, CancellationToken ct)
     {
         await CheckAsync(offset, data.Length, BlkdebugIoType.Write).ConfigureAwait(false);
+        Interlocked.Increment(ref _writes);
         await _image.WriteAsync(offset, data, flags, ct).ConfigureAwait(false);
     }
 
     public async ValueTask WriteZeroesAsync(long offset, long length, WriteFlags flags, CancellationToken ct)
     {
         await CheckAsync(offset, length, BlkdebugIoType.WriteZeroes).ConfigureAwait(false);
+        Interlocked.Increment(ref _writes);
         long piece = _options.MaxWriteZero > 0 ? _options.MaxWriteZero : length;
         for (long done = 0; done < length; done += piece)
         {
@@ -71,6 +78,7 @@ public sealed class BlkdebugDriver : IBlockDriver, IDebugEventTarget, IFilterDri
     public async ValueTask DiscardAsync(long offset, long length, CancellationToken ct)
     {
         await CheckAsync(offset, length, BlkdebugIoType.Discard).ConfigureAwait(false);
+        Interlocked.Increment(ref _writes);
         long piece = _options.MaxDiscard > 0 ? _options.MaxDiscard : length;
         for (long done = 0; done < length; done += piece)
         {
@@ -80,8 +88,18 @@ public sealed class BlkdebugDriver : IBlockDriver, IDebugEventTarget, IFilterDri
 
     public async ValueTask FlushAsync(CancellationToken ct)
     {
-        await CheckAsync(0, 0, BlkdebugIoType.Flush).ConfigureAwait(false);
+        long writes = Interlocked.Read(ref _writes);
+        if (writes != Interlocked.Read(ref _flushedWrites))
+        {
+            await CheckAsync(0, 0, BlkdebugIoType.Flush).ConfigureAwait(false);
+        }
         await _image.FlushAsync(ct).ConfigureAwait(false);
+        long seen;
+        do
+        {
+            seen = Interlocked.Read(ref _flushedWrites);
+        }
+        while (seen < writes && Interlocked.CompareExchange(ref _flushedWrites, writes, seen) != seen);
     }
 
     public async ValueTask<BlockStatus> BlockStatusAsync(long offset, long length, CancellationToken ct)
