@@ -84,6 +84,10 @@ public sealed class WriteCommandInteropTests : IDisposable
         "rebase -u -b base.qcow2 -F qcow2 {D}/top.qcow2", "rebase -b base.qcow2 -F qcow2 {D}/top.qcow2",
         "rebase -b r.raw -F raw {D}/top.qcow2", "rebase {D}/top.qcow2",
         "rebase -b nope.qcow2 -F qcow2 {D}/top.qcow2", "rebase -u -b x -F foo {D}/top.qcow2", "rebase -b base.qcow2 -F qcow2 {D}/mid.qcow2",
+        "measure -O qcow2 {D}/top.qcow2", "measure --output=json -O qcow2 {D}/top.qcow2", "measure --size 1G -O qcow2",
+        "measure --size 1G", "measure {D}/top.qcow2", "measure", "measure --size 1G {D}/top.qcow2",
+        "measure -O qcow2 -o cluster_size=16k,refcount_bits=1,extended_l2=on --size 100M", "measure -O qcow2 -o preallocation=full --size 3M",
+        "measure -O qcow2 -o compat=0.10 {D}/mid.qcow2", "measure -O qcow2 -o backing_file=x,backing_fmt=qcow2 {D}/base.qcow2",
         "info --bogus {D}/top.qcow2", "info -f", "info {D}/nope", "frobnicate");
 
     [Theory]
