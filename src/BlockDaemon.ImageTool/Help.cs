@@ -14,7 +14,9 @@ public static class Help
           convert [-c] [-f fmt] [-n] [-O output_fmt] [-B backing_file [-F backing_fmt]] [-o options] [-m num_coroutines] [-W] [-p] [-q] [-U] filename [filename2 [...]] output_filename
           create [-q] [-f fmt] [-b backing_file [-F backing_fmt]] [-u] [-o options] filename [size]
           info [-f fmt] [--output=ofmt] [--backing-chain] [-U] filename
+          measure [--output=ofmt] [-O output_fmt] [-o options] [--size N | [-f fmt] [-U] filename]
           map [-f fmt] [--output=ofmt] [--start-offset=OFFSET] [--max-length=LEN] [-U] filename
+          rebase [-f fmt] [-p] [-q] [-u] [-U] -b backing_file [-F backing_fmt] filename
           resize [-f fmt] [-q] [--shrink] filename [+ | -]size
           snapshot [-l | -a snapshot | -c snapshot | -d snapshot] [-q] [-U] filename
           plan-merge [-f fmt] [--output=ofmt] --remove-point N filename

@@ -36,6 +36,8 @@ public static class ImageTool
                 "snapshot" => await SnapshotCommand.RunAsync(rest, stdout, stderr, ct).ConfigureAwait(false),
                 "convert" => await ConvertCommand.RunAsync(rest, stdout, stderr, ct).ConfigureAwait(false),
                 "commit" => await CommitCommand.RunAsync(rest, stdout, stderr, ct).ConfigureAwait(false),
+                "rebase" => await RebaseCommand.RunAsync(rest, stdout, stderr, ct).ConfigureAwait(false),
+                "measure" => await MeasureCommand.RunAsync(rest, stdout, ct).ConfigureAwait(false),
                 "plan-merge" => await PlanMergeCommand.RunAsync(rest, stdout, ct).ConfigureAwait(false),
 
                 _ => throw ToolException.UsageError($"Command not found: {command}"),

@@ -17,7 +17,7 @@ public sealed class ReadCommandInteropTests : IDisposable
         var data = new TheoryData<string, string>();
         foreach (string scenario in Corpus.Scenarios)
         {
-            foreach (string command in new[] { "info", "info --backing-chain", "map", "check" })
+            foreach (string command in new[] { "info", "info --backing-chain", "map", "check", "measure -O qcow2" })
             {
                 data.Add(scenario, command);
             }

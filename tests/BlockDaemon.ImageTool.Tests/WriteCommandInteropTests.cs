@@ -81,6 +81,13 @@ public sealed class WriteCommandInteropTests : IDisposable
         "compare -q {D}/top.qcow2 {D}/mid.qcow2", "compare {D}/top.qcow2 {D}/nope", "compare {D}/top.qcow2",
         "commit {D}/top.qcow2", "commit -d {D}/top.qcow2", "commit -b {D}/base.qcow2 {D}/top.qcow2", "commit {D}/mid.qcow2",
         "commit {D}/base.qcow2", "commit -b nope {D}/top.qcow2", "commit -q {D}/top.qcow2",
+        "rebase -u -b base.qcow2 -F qcow2 {D}/top.qcow2", "rebase -b base.qcow2 -F qcow2 {D}/top.qcow2",
+        "rebase -b r.raw -F raw {D}/top.qcow2", "rebase {D}/top.qcow2",
+        "rebase -b nope.qcow2 -F qcow2 {D}/top.qcow2", "rebase -u -b x -F foo {D}/top.qcow2", "rebase -b base.qcow2 -F qcow2 {D}/mid.qcow2",
+        "measure -O qcow2 {D}/top.qcow2", "measure --output=json -O qcow2 {D}/top.qcow2", "measure --size 1G -O qcow2",
+        "measure --size 1G", "measure {D}/top.qcow2", "measure", "measure --size 1G {D}/top.qcow2",
+        "measure -O qcow2 -o cluster_size=16k,refcount_bits=1,extended_l2=on --size 100M", "measure -O qcow2 -o preallocation=full --size 3M",
+        "measure -O qcow2 -o compat=0.10 {D}/mid.qcow2", "measure -O qcow2 -o backing_file=x,backing_fmt=qcow2 {D}/base.qcow2",
         "info --bogus {D}/top.qcow2", "info -f", "info {D}/nope", "frobnicate");
 
     [Theory]
@@ -95,6 +102,19 @@ public sealed class WriteCommandInteropTests : IDisposable
             await _both.SameImageAsync(name);
         }
     }
+
+    [Fact]
+    public async Task A_rebase_without_backing_format_fails_as_qemu_img_does_but_writes_nothing()
+    {
+        ExternalTools.Require(ExternalTools.QemuImg, ExternalTools.QemuIo);
+        await _both.SetupAsync(Chain);
+        string before = await MapAsync(_both.Ours["top.qcow2"]);
+        await _both.SameAsync("rebase -b base.qcow2 {D}/top.qcow2");
+        // qemu-img copies the differences before it finds the format missing; blockimg checks first.
+        Assert.Equal(before, await MapAsync(_both.Ours["top.qcow2"]));
+    }
+
+    private static async Task<string> MapAsync(string image) => (await QemuImgAsync("map", "--output=json", image)).Stdout;
 
     [Fact]
     public async Task Snapshots_created_and_deleted_are_listed_as_qemu_img_lists_them()
