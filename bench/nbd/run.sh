@@ -30,7 +30,7 @@ for tool in nbdcopy fio qemu-img qemu-nbd jq "$qsd"; do
 done
 fio --enghelp 2>/dev/null | grep -qw nbd || { echo "bench/nbd: this fio has no nbd engine" >&2; exit 1; }
 if [ "$build" = 1 ] && [ -z "${BLOCKD:-}" ]; then
-    dotnet build -c Release "$root/src/BlockDaemon" -v q -nologo >/dev/null
+    dotnet build -c Release "$root/src/BlockDaemon" -v q -nologo >/dev/null || { echo "bench/nbd: the Release build of blockd failed" >&2; exit 1; }
 fi
 [ -x "$blockd" ] || { echo "bench/nbd: blockd not found at $blockd" >&2; exit 1; }
 
@@ -41,6 +41,9 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
+# Measurements run in command substitutions, where exit would only end the subshell.
+trap 'exit 1' TERM
+fail() { echo "bench/nbd: $*" >&2; kill -TERM $$; exit 1; }
 
 echo "preparing images in $work (${size_mib} MiB of random data)" >&2
 dd if=/dev/urandom of="$work/data.raw" bs=1M count="$size_mib" status=none
@@ -55,7 +58,7 @@ start() {
     case $daemon in
         qemu-nbd)
             local ro=(-r); [ "$writable" = on ] && ro=()
-            qemu-nbd -k "$sock" -f "$format" -x x -e 16 --cache=writeback "${ro[@]}" "$image" </dev/null >/dev/null 2>&1 &
+            qemu-nbd -k "$sock" -f "$format" -x x -e 16 --persistent --cache=writeback "${ro[@]}" "$image" </dev/null >/dev/null 2>&1 &
             ;;
         *)
             local bin=$qsd; [ "$daemon" = blockd ] && bin=$blockd
@@ -85,7 +88,7 @@ uri() { echo "nbd+unix:///x?socket=$sock"; }
 timed() {
     local t0 t1
     t0=$(date +%s.%N)
-    timeout 600 "$@" >/dev/null 2>&1 || { echo "bench/nbd: failed: $*" >&2; exit 1; }
+    timeout 600 "$@" >/dev/null 2>&1 || fail "failed: $*"
     t1=$(date +%s.%N)
     echo "$t1 - $t0" | bc -l
 }
@@ -95,7 +98,9 @@ fio_op() {
     local rw=$1 out
     out=$(timeout $((fio_seconds + 120)) fio --name=b --ioengine=nbd --uri="$(uri)" --rw="$rw" --bs=4k --iodepth=16 \
         --size="${size_mib}M" --runtime="$fio_seconds" --time_based --randrepeat=0 --norandommap --output-format=json 2>/dev/null) \
-        || { echo "bench/nbd: fio $rw failed" >&2; exit 1; }
+        || fail "fio $rw failed"
+    # fio's nbd engine prints a line of its own before the JSON.
+    out=$(echo "$out" | sed -n '/^{/,$p')
     local iops
     iops=$(echo "$out" | jq "if \"$rw\" == \"randread\" then .jobs[0].read.iops else .jobs[0].write.iops end")
     echo "1 / $iops" | bc -l
