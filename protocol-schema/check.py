@@ -59,9 +59,7 @@ OMITTED_MEMBERS = {
                              "overlap guard is always on"),
     "ImageInfoSpecificQCow2": ({"encrypt"}, "blockd opens no encrypted images"),
     "BlockdevCreateOptionsQcow2": ({"encrypt"}, "blockd creates no encrypted images"),
-    "InetSocketAddress": ({"numeric", "to", "ipv4", "ipv6", "keep-alive", "mptcp"},
-                          "blockd listens on exactly the address given: no port ranges, "
-                          "address-family choice or socket options"),
+    "InetSocketAddress": ({"mptcp"}, "blockd opens plain TCP sockets, not multipath TCP"),
     "UnixSocketAddress": ({"abstract", "tight"}, "blockd binds file-system sockets only"),
     "BlockdevOptionsNbd": ({"x-dirty-bitmap"}, "blockd's NBD client reads no dirty bitmaps"),
     "BlockExportOptions": ({"fixed-iothread", "iothread"}, "blockd has no iothreads: I/O runs on the thread pool"),

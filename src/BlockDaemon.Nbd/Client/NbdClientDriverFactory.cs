@@ -14,7 +14,7 @@ public sealed class NbdClientDriverFactory(Func<string, NbdTlsCredentials?>? fin
 
     public async ValueTask<IBlockDriver> OpenAsync(DriverOpenContext context, CancellationToken ct)
     {
-        var options = NbdClientOptions.Parse(context.Options, findCredentials);
+        var options = await NbdClientOptions.Parse(context.Options, findCredentials).ResolveAsync(ct).ConfigureAwait(false);
         var node = context.Node;
         var connection = await NbdConnector.ConnectWithinAsync(options, options.OpenTimeout, ct).ConfigureAwait(false);
         try

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using BlockDaemon.Core.Errors;
 using BlockDaemon.Core.Options;
+using BlockDaemon.Nbd.Net;
 using BlockDaemon.Nbd.Tls;
 
 namespace BlockDaemon.Nbd.Client;
@@ -19,7 +20,7 @@ public sealed record NbdClientOptions(EndPoint Server, string ExportName, TimeSp
     public string ServerText => Server switch
     {
         UnixDomainSocketEndPoint unix => unix.ToString(),
-        IPEndPoint ip => $"{ip.Address}:{ip.Port}",
+        IPEndPoint ip => Inet is { } inet ? $"{inet.Host}:{inet.Port}" : $"{ip.Address}:{ip.Port}",
         _ => Server.ToString() ?? "",
     };
 
@@ -27,7 +28,7 @@ public sealed record NbdClientOptions(EndPoint Server, string ExportName, TimeSp
     public string DisplayName => Server switch
     {
         UnixDomainSocketEndPoint unix => $"nbd+unix:///{ExportName}?socket={unix}",
-        IPEndPoint ip => $"nbd://{ip.Address}:{ip.Port}/{ExportName}",
+        IPEndPoint ip => Inet is { } inet ? $"nbd://{inet.Host}:{inet.Port}/{ExportName}" : $"nbd://{ip.Address}:{ip.Port}/{ExportName}",
         _ => ServerText,
     };
 
@@ -45,7 +46,7 @@ public sealed record NbdClientOptions(EndPoint Server, string ExportName, TimeSp
         {
             throw BlockException.Invalid("open-timeout must not be negative");
         }
-        var address = ParseAddress(server);
+        var (address, inet) = ParseAddress(server);
         NbdTlsCredentials? tls = null;
         string? hostname = options.GetString("tls-hostname");
         if (options.GetString("tls-creds") is { } credsId)
@@ -66,31 +67,40 @@ public sealed record NbdClientOptions(EndPoint Server, string ExportName, TimeSp
         {
             Tls = tls,
             TlsHostname = hostname,
+            Inet = inet,
         };
     }
 
-    private static EndPoint ParseAddress(OptionDict server)
+    /// <summary>An inet server's address as given; <see cref="ResolveAsync"/> turns it into <see cref="Server"/>.</summary>
+    public InetAddressOptions? Inet { get; init; }
+
+    /// <summary>Looks up an inet host (qemu resolves at connect time, with the same errors).</summary>
+    public async ValueTask<NbdClientOptions> ResolveAsync(CancellationToken ct)
+    {
+        if (Inet is null)
+        {
+            return this;
+        }
+        var (addresses, port) = await Inet.ResolveAsync(ct, forConnect: true).ConfigureAwait(false);
+        return this with { Server = new IPEndPoint(addresses[0], port) };
+    }
+
+    private static (EndPoint Server, InetAddressOptions? Inet) ParseAddress(OptionDict server)
     {
         string type = server.GetRequiredString("type");
         if (type == "unix")
         {
-            return new UnixDomainSocketEndPoint(server.GetRequiredString("path"));
+            return (new UnixDomainSocketEndPoint(server.GetRequiredString("path")), null);
         }
-        string host = server.GetRequiredString("host");
-        string port = server.GetRequiredString("port");
-        if (!ushort.TryParse(port, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out ushort portNumber))
-        {
-            throw BlockException.Invalid($"address resolution failed for {host}:{port}: Servname not supported for ai_socktype");
-        }
-        if (host == "localhost")
-        {
-            host = "127.0.0.1";
-        }
-        if (!IPAddress.TryParse(host, out var address))
-        {
-            // Name resolution is left out: blockd connects to numeric addresses only.
-            throw BlockException.Invalid($"address resolution failed for {host}:{port}: blockd accepts numeric addresses only");
-        }
-        return new IPEndPoint(address, portNumber);
+        var inet = new InetAddressOptions(server.GetRequiredString("host"), server.GetRequiredString("port"),
+            Numeric: server.GetBool("numeric", false),
+            To: (ushort?)server.GetInt64("to"),
+            Ipv4: OptionalBool(server, "ipv4"),
+            Ipv6: OptionalBool(server, "ipv6"),
+            KeepAlive: server.GetBool("keep-alive", false));
+        // Resolved before the first connection; until then the address is a placeholder.
+        return (new IPEndPoint(IPAddress.None, 0), inet);
     }
+
+    private static bool? OptionalBool(OptionDict options, string key) => options.TryGet(key, out var value) && value is bool b ? b : null;
 }

@@ -1,3 +1,4 @@
+using System.Net;
 using System.Net.Sockets;
 using BlockDaemon.Core.Errors;
 using Polly;
@@ -53,6 +54,15 @@ public static class NbdConnector
             options.Server.AddressFamily == AddressFamily.Unix ? ProtocolType.Unspecified : ProtocolType.Tcp);
         try
         {
+            if (options.Server is IPEndPoint { Address.IsIPv4MappedToIPv6: true })
+            {
+                // ipv6=on towards an IPv4 address: qemu connects through the v4-mapped form.
+                socket.DualMode = true;
+            }
+            if (options.Inet?.KeepAlive == true)
+            {
+                socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.KeepAlive, true);
+            }
             try
             {
                 await socket.ConnectAsync(options.Server, ct).ConfigureAwait(false);

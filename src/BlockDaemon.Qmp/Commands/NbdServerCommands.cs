@@ -38,14 +38,14 @@ public static class NbdServerCommands
                 throw QmpException.Generic($"Cannot find object '{authz}': blockd has no authorization objects (tls-authz)");
             }
         }
-        var address = await SocketAddressParser.ParseAsync(arguments["addr"]!.AsObject(), legacyAddress).ConfigureAwait(false);
+        var (address, lastPort) = await SocketAddressParser.ParseAsync(arguments["addr"]!.AsObject(), legacyAddress).ConfigureAwait(false);
         if (address is UnixDomainSocketEndPoint unix && File.Exists(unix.ToString()))
         {
             // As qemu's unix_listen_saddr: a stale socket file from an earlier run is replaced.
             File.Delete(unix.ToString());
         }
         int max = (int)Math.Min(arguments["max-connections"]?.GetValue<long>() ?? 0, int.MaxValue);
-        context.Exports.StartServer(address, max, tls);
+        context.Exports.StartServer(address, max, tls, lastPort);
         return null;
     }
 

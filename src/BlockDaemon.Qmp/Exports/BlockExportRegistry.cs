@@ -32,22 +32,46 @@ public sealed class BlockExportRegistry(BlockGraph graph, EventBus events, Contr
     public Dictionary<string, NbdTlsCredentials> TlsCredentials { get; } = new(StringComparer.Ordinal);
 
     /// <summary>Listens on <paramref name="address"/>; throws QmpException in qsd's words.</summary>
-    public void StartServer(EndPoint address, int maxConnections, NbdTlsCredentials? tls = null)
+    /// <param name="lastPort">With a TCP address, the last port to try when the given one is taken (qemu's 'to').</param>
+    public void StartServer(EndPoint address, int maxConnections, NbdTlsCredentials? tls = null, int lastPort = 0)
     {
         if (Server is not null)
         {
             throw QmpException.Generic("NBD server already running");
         }
         var options = new NbdServerOptions { MaxConnections = maxConnections, Tls = tls };
-        try
+        if (address is UnixDomainSocketEndPoint unix)
         {
-            Server = address is UnixDomainSocketEndPoint unix
-                ? NbdServer.ListenUnix(unix.ToString(), options, logger)
-                : NbdServer.ListenTcp((IPEndPoint)address, options, logger);
+            try
+            {
+                Server = NbdServer.ListenUnix(unix.ToString(), options, logger);
+            }
+            catch (SocketException e)
+            {
+                throw QmpException.Generic(ListenError(address, e));
+            }
+            return;
         }
-        catch (SocketException e)
+        var ip = (IPEndPoint)address;
+        for (int port = ip.Port; ; port++)
         {
-            throw QmpException.Generic(ListenError(address, e));
+            var candidate = new IPEndPoint(ip.Address, port);
+            try
+            {
+                Server = NbdServer.ListenTcp(candidate, options, logger);
+                return;
+            }
+            catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressAlreadyInUse && port < lastPort)
+            {
+                // qemu's inet_listen_saddr walks the range up to 'to'.
+            }
+            catch (SocketException e)
+            {
+                // qemu's inet_listen_saddr says this however many ports it tried.
+                throw QmpException.Generic(e.SocketErrorCode == SocketError.AddressAlreadyInUse
+                    ? $"Failed to find an available port: {e.Message}"
+                    : ListenError(candidate, e));
+            }
         }
     }
 

@@ -1,7 +1,8 @@
-using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Text.Json.Nodes;
+using BlockDaemon.Core.Errors;
+using BlockDaemon.Nbd.Net;
 
 namespace BlockDaemon.Qmp.Exports;
 
@@ -11,33 +12,30 @@ namespace BlockDaemon.Qmp.Exports;
 /// </summary>
 public static class SocketAddressParser
 {
-    public static async Task<EndPoint> ParseAsync(JsonObject address, bool legacy)
+    /// <summary>The endpoint to listen on and, for an inet address with 'to', the last port of the range to try.</summary>
+    public static async Task<(EndPoint Address, int LastPort)> ParseAsync(JsonObject address, bool legacy)
     {
         string type = address["type"]!.GetValue<string>();
         var body = legacy ? address["data"]!.AsObject() : address;
         if (type == "unix")
         {
-            return new UnixDomainSocketEndPoint(body["path"]!.GetValue<string>());
+            return (new UnixDomainSocketEndPoint(body["path"]!.GetValue<string>()), 0);
         }
-        string host = body["host"]!.GetValue<string>();
-        string port = body["port"]!.GetValue<string>();
-        if (!ushort.TryParse(port, NumberStyles.None, CultureInfo.InvariantCulture, out ushort portNumber))
-        {
-            // qemu resolves service names; blockd takes numbers only, in getaddrinfo's words.
-            throw QmpException.Generic($"address resolution failed for {host}:{port}: Servname not supported for ai_socktype");
-        }
-        if (IPAddress.TryParse(host, out var ip))
-        {
-            return new IPEndPoint(ip, portNumber);
-        }
+        // keep-alive applies to connections a client makes; qemu accepts it on a listener too.
+        var inet = new InetAddressOptions(body["host"]!.GetValue<string>(), body["port"]!.GetValue<string>(),
+            Numeric: body["numeric"]?.GetValue<bool>() ?? false,
+            To: body["to"] is { } to ? (ushort)Math.Clamp(to.GetValue<long>(), 0, ushort.MaxValue) : null,
+            Ipv4: body["ipv4"]?.GetValue<bool>(),
+            Ipv6: body["ipv6"]?.GetValue<bool>(),
+            KeepAlive: body["keep-alive"]?.GetValue<bool>() ?? false);
         try
         {
-            var addresses = await Dns.GetHostAddressesAsync(host).ConfigureAwait(false);
-            return new IPEndPoint(addresses[0], portNumber);
+            var (addresses, port) = await inet.ResolveAsync(CancellationToken.None).ConfigureAwait(false);
+            return (new IPEndPoint(addresses[0], port), Math.Max(port, inet.To ?? port));
         }
-        catch (SocketException e)
+        catch (BlockException e)
         {
-            throw QmpException.Generic($"address resolution failed for {host}:{port}: {e.Message}");
+            throw QmpException.Generic(e.Message);
         }
     }
 }
