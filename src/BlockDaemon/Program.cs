@@ -50,9 +50,9 @@ internal static class Program
         try
         {
             var executor = new OptionExecutor(server, Console.Out);
-            if (commandLine.ConfigFile is { } config)
+            if (commandLine.ConfigFile is { } configPath)
             {
-                await ConfigFile.ApplyAsync(config, executor, server).ConfigureAwait(false);
+                await ConfigFile.Load(configPath).ApplyAsync(executor, server).ConfigureAwait(false);
             }
             await executor.ExecuteAsync(commandLine.Options).ConfigureAwait(false);
             if (executor.ExitCode is { } exitCode)

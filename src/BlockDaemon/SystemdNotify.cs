@@ -45,7 +45,9 @@ internal static class SystemdNotify
         }
         catch (SocketException e)
         {
-            Console.Error.WriteLine($"blockd: cannot notify the service manager through {EnvironmentVariable}: {e.Message}");
+            // .NET reports a missing socket file (ENOENT) as "Cannot assign requested address".
+            string reason = e.SocketErrorCode == SocketError.AddressNotAvailable ? "no such socket" : e.Message;
+            Console.Error.WriteLine($"blockd: cannot notify the service manager through {EnvironmentVariable}={socketPath}: {reason}");
             return false;
         }
     }
