@@ -4,15 +4,15 @@
 #   deploy/systemd/install.sh [BLOCKD-BINARY]
 #
 # BLOCKD-BINARY defaults to the Native AOT publish output (publishing it first if missing):
-#   dotnet publish src/BlockDaemon -c Release -r linux-x64 -o out/aot
+#   dotnet publish src/BlockDaemon -c Release -r linux-x64 -o artifacts/aot
 # Installs /usr/local/bin/blockd, /etc/systemd/system/blockd.service and, if absent,
 # /etc/blockd/blockd.json (an example; not used until a drop-in passes --config). Enable with
 #   systemctl enable --now blockd
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-binary="${1:-$repo/out/aot/blockd}"
+binary="${1:-$repo/artifacts/aot/blockd}"
 if [[ $# -eq 0 && ! -x "$binary" ]]; then
-    dotnet publish "$repo/src/BlockDaemon" -c Release -r linux-x64 -o "$repo/out/aot"
+    dotnet publish "$repo/src/BlockDaemon" -c Release -r linux-x64 -o "$repo/artifacts/aot"
 fi
 [[ -x "$binary" ]] || { echo "install.sh: $binary is not an executable" >&2; exit 2; }
 
