@@ -25,8 +25,9 @@ RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-ins
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
-# The SDK image may have a newer glibc than the runtime base: link against what the base has
-# by building on a base-compatible SDK image (SDK=...-bookworm-slim) if the binary refuses to start.
+# The binary needs glibc 2.34 or newer (built on Debian 12 it references symbol versions up to
+# GLIBC_2.34: the runtime's static libraries are compiled against an old glibc), so an SDK image
+# with a newer glibc than the runtime base is fine as long as the base has 2.34.
 RUN --mount=type=cache,id=nuget,target=/root/.nuget/packages \
     dotnet publish src/BlockDaemon -c Release -r linux-x64 -o /out \
     && rm -f /out/*.dbg /out/*.pdb

@@ -4,6 +4,10 @@
 # the image's HEALTHCHECK, the non-root user, and a clean stop on SIGTERM.
 #
 #   deploy/container/verify.sh            (as root, from anywhere)
+#   BLOCKD_FROM=sdk deploy/container/verify.sh
+#                                         the binary from the Dockerfile's SDK stage instead, on a
+#                                         local SDK image (make-sdk-image.sh; the build then needs
+#                                         Debian's mirror and NuGet; several minutes)
 #
 # Needs podman, debootstrap (first run: builds localhost/debian:12 with make-base-image.sh),
 # socat, nbdinfo/nbdcopy (libnbd-bin) and the .NET SDK with the Native AOT prerequisites (clang,
@@ -36,8 +40,17 @@ trap cleanup EXIT
 
 "$repo/deploy/container/make-base-image.sh" "$base"
 
+from="${BLOCKD_FROM:-prebuilt}"
+build_args=(--build-arg BASE="$base" --build-arg BLOCKD_FROM="$from")
 # The binary: published on this host (Debian 12, the base's glibc) unless given.
-if [[ -n "${BLOCKD_BINARY:-}" ]]; then
+if [[ "$from" == sdk ]]; then
+    sdk="${SDK_IMAGE:-localhost/dotnet-sdk:10.0}"
+    "$repo/deploy/container/make-sdk-image.sh" "$sdk"
+    build_args+=(--build-arg SDK="$sdk")
+elif [[ "$from" != prebuilt ]]; then
+    echo "container verify: BLOCKD_FROM must be prebuilt or sdk, not '$from'" >&2
+    exit 2
+elif [[ -n "${BLOCKD_BINARY:-}" ]]; then
     if [[ "$(realpath "$BLOCKD_BINARY")" != "$(realpath -m "$repo/artifacts/aot/blockd")" ]]; then
         install -D -m 0755 "$BLOCKD_BINARY" "$repo/artifacts/aot/blockd"
     fi
@@ -46,9 +59,10 @@ else
     dotnet publish "$repo/src/BlockDaemon" -c Release -r linux-x64 -o "$repo/artifacts/aot" --nologo -v quiet >&2
 fi
 
-say "building $tag (runtime stage, prebuilt binary, base $base)"
+say "building $tag (binary from: $from, base $base)"
 # chroot isolation: RUN steps need no OCI runtime (this also works inside a container).
-podman build --isolation chroot --format docker --build-arg BASE="$base" --build-arg BLOCKD_FROM=prebuilt \
+# BLOCKD_FROM is always passed: buildah 1.28 ignores the ARG's default in `FROM binary-${...}`.
+podman build --isolation chroot --format docker "${build_args[@]}" \
     -t "$tag" "$repo" >"$work/build.log" 2>&1 || { cat "$work/build.log" >&2; fail "podman build failed"; }
 
 # Host side of the volumes, owned by the image's user (uid 1654).
