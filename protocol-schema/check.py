@@ -45,6 +45,7 @@ NARROWED_ENUMS = {
     "BlockdevDriver": "lists only the block drivers blockd implements",
     "SocketAddressType": "blockd listens on Unix and TCP sockets only (no vsock, no passed fds)",
     "BlockExportType": "blockd exports through NBD only",
+    "TransactionActionKind": "lists only the transaction actions blockd implements",
 }
 OMITTED_VARIANTS = {
     "ImageInfoSpecific": "blockd implements qcow2 only and never emits the "
@@ -52,6 +53,7 @@ OMITTED_VARIANTS = {
 }
 # Optional members of qsd's objects that we leave out, keyed by our type name.
 OMITTED_MEMBERS = {
+    "BlockdevOptionsBlkdebug": ({"config"}, "blkdebug rules are given inline; blockd reads no blkdebug config files"),
     "BlockdevOptionsQcow2": ({"overlap-check", "encrypt"},
                              "blockd opens no encrypted images, and its metadata "
                              "overlap guard is always on"),
@@ -61,9 +63,9 @@ OMITTED_MEMBERS = {
                           "blockd listens on exactly the address given: no port ranges, "
                           "address-family choice or socket options"),
     "UnixSocketAddress": ({"abstract", "tight"}, "blockd binds file-system sockets only"),
-    "BlockdevOptionsNbd": ({"tls-creds", "tls-hostname", "x-dirty-bitmap"},
-                           "blockd's NBD client speaks no TLS and reads no dirty bitmaps"),
+    "BlockdevOptionsNbd": ({"x-dirty-bitmap"}, "blockd's NBD client reads no dirty bitmaps"),
     "BlockExportOptions": ({"fixed-iothread", "iothread"}, "blockd has no iothreads: I/O runs on the thread pool"),
+    "q_obj_block-stream-arg": ({"filter-node-name"}, "blockd's stream job inserts no copy-on-read filter node yet"),
 }
 
 # Builtin types and the JSON type introspection reports for them.

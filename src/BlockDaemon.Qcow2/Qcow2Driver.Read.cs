@@ -54,6 +54,7 @@ public sealed partial class Qcow2Driver
         {
             case ExtentKind.Data:
                 CheckHostRange(extent.HostOffset, part.Length, _data);
+                _file.RaiseDebugEvent(DebugEvent.ReadAio);
                 await _data.ReadAsync((long)extent.HostOffset, part, ct).ConfigureAwait(false);
                 break;
             case ExtentKind.Zero:
@@ -63,6 +64,7 @@ public sealed partial class Qcow2Driver
                 await ReadBackingAsync(extent.GuestOffset, part, ct).ConfigureAwait(false);
                 break;
             case ExtentKind.Compressed:
+                _file.RaiseDebugEvent(DebugEvent.ReadCompressed);
                 var cluster = await DecompressAsync(extent.Entry, ct).ConfigureAwait(false);
                 cluster.AsSpan((int)(extent.GuestOffset & (_clusterSize - 1)), part.Length).CopyTo(part.Span);
                 break;
@@ -75,6 +77,7 @@ public sealed partial class Qcow2Driver
         long available = _backing is null ? 0 : Math.Clamp(_backing.Length - offset, 0, part.Length);
         if (available > 0)
         {
+            _file.RaiseDebugEvent(DebugEvent.ReadBackingAio);
             await _backing!.ReadAsync(offset, part[..(int)available], ct).ConfigureAwait(false);
         }
         part.Span[(int)available..].Clear();

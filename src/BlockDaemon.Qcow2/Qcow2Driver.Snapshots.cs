@@ -70,7 +70,7 @@ public sealed partial class Qcow2Driver
                 VmClockNanoseconds = snapshot.VmClockNanoseconds,
                 VmStateSize = 0,
                 DiskSize = (ulong)_size,
-                Icount = -1,
+                Icount = snapshot.Icount,
             };
             await ReplaceSnapshotTableAsync([.. Snapshots, entry], ct).ConfigureAwait(false);
             return ToImageSnapshot(entry);

@@ -37,6 +37,7 @@ public sealed partial class Qcow2Driver
         // Every cluster is ours alone and allocated: overwrite in place, outside the lock.
         foreach (var extent in inPlace)
         {
+            _file.RaiseDebugEvent(DebugEvent.WriteAio);
             await _data.WriteAsync((long)extent.HostOffset, data.Slice((int)(extent.GuestOffset - offset), (int)extent.Length), WriteFlags.None, ct).ConfigureAwait(false);
         }
     }
@@ -152,14 +153,17 @@ public sealed partial class Qcow2Driver
                 bool whole = from == clusterStart && to == clusterStart + _clusterSize;
                 if (owned || whole || (fresh[i] && await ReadsAsZeroesAsync(entry, bitmap, clusterStart, ct).ConfigureAwait(false)))
                 {
+                    _file.RaiseDebugEvent(DebugEvent.WriteAio);
                     await _data.WriteAsync(hosts[i] + (from - clusterStart), piece, WriteFlags.None, ct).ConfigureAwait(false);
                 }
                 else
                 {
                     // Copy on write: the cluster's current guest view around the new bytes.
                     var cluster0 = scratch.AsMemory(0, _clusterSize);
+                    _file.RaiseDebugEvent(DebugEvent.CowRead);
                     await ReadCurrentViewAsync(clusterStart, cluster0, from, to, ct).ConfigureAwait(false);
                     piece.CopyTo(cluster0[(int)(from - clusterStart)..]);
+                    _file.RaiseDebugEvent(DebugEvent.CowWrite);
                     await _data.WriteAsync(hosts[i], cluster0, WriteFlags.None, ct).ConfigureAwait(false);
                 }
                 _refcounts.MarkUsed(hosts[i] >> _clusterBits, 1);

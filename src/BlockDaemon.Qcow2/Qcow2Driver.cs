@@ -19,7 +19,9 @@ public sealed partial class Qcow2Driver : IBlockDriver, IImageInfoSource, IInter
     private readonly SemaphoreSlim _lock = new(1, 1);
     private readonly BlockChild _file;
     private readonly BlockChild _data;
-    private readonly BlockChild? _backing;
+    // Changed only by the graph, with the node drained (IBackingLink.ReplaceBacking), so requests
+    // see one edge or the other.
+    private volatile BlockChild? _backing;
     private readonly BlockNode _node;
     private readonly ClusterMap _map;
     private RefcountStore _refcounts;
@@ -67,7 +69,8 @@ public sealed partial class Qcow2Driver : IBlockDriver, IImageInfoSource, IInter
     public long? AllocatedBytes => _file.Node.Driver.AllocatedBytes;
     internal Qcow2Header Header => _header;
     internal IReadOnlyList<SnapshotEntry> Snapshots { get; private set; }
-    internal BlockChild? Backing => _backing;
+    public BlockChild? Backing => _backing;
+
     private bool IsV3 => _header.Version >= 3;
     private bool HasDataFile => !ReferenceEquals(_data, _file);
     private bool DataFileRaw => HasDataFile && (_header.Autoclear & AutoclearFeatures.DataFileRaw) != 0;
@@ -256,6 +259,14 @@ public sealed partial class Qcow2Driver : IBlockDriver, IImageInfoSource, IInter
 
     public void SetPermissions(BlockPermissions perm, BlockPermissions shared)
     {
+    }
+
+    // Becoming an external snapshot's backing image: no write comes after this, so the
+    // metadata and the file's length are made final now, as closing would.
+    public async ValueTask PrepareReadOnlyAsync(CancellationToken ct)
+    {
+        await FlushAsync(ct).ConfigureAwait(false);
+        await TrimGrownTailAsync(ct).ConfigureAwait(false);
     }
 
     public async ValueTask DisposeAsync()

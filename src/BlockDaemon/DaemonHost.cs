@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using BlockDaemon.Core.Drivers.Blkdebug;
 using BlockDaemon.Core.Drivers.File;
 using BlockDaemon.Core.Drivers.Null;
 using BlockDaemon.Core.Drivers.Raw;
@@ -15,7 +16,8 @@ namespace BlockDaemon;
 /// <summary>
 /// The daemon's objects, wired by hand, and its lifetime: the control loop runs from
 /// <see cref="Start"/> until a shutdown request (QMP quit, SIGTERM, SIGINT, SIGQUIT), then the
-/// monitors close and every node is drained, flushed and closed (parents before children).
+/// monitors close, running jobs are cancelled, and every node is drained, flushed and closed
+/// (parents before children).
 /// </summary>
 /// <remarks>
 /// This replaces Microsoft.Extensions.Hosting: building a generic host (configuration,
@@ -44,15 +46,20 @@ internal sealed class DaemonHost : IAsyncDisposable
         var commands = CommandRegistry.CreateDefault();
         commands.VerifyAgainst(schema);
         var graph = new BlockGraph { Events = new BlockEventForwarder(events) };
+        QmpServer? server = null;
         graph.RegisterDriver(new FileDriverFactory());
         graph.RegisterDriver(new NullDriverFactory());
         graph.RegisterDriver(new RawDriverFactory());
         graph.RegisterDriver(new Qcow2DriverFactory());
-        graph.RegisterDriver(new NbdClientDriverFactory());
+        // tls-creds name --object tls-creds-x509 objects, which live with the QMP server's
+        // exports; the driver asks only when a node is opened, after the server exists.
+        graph.RegisterDriver(new NbdClientDriverFactory(id => server?.Exports.TlsCredentials.GetValueOrDefault(id)));
+        graph.RegisterDriver(new BlkdebugDriverFactory());
         Graph = graph;
         Loop = loop;
-        Server = new QmpServer(graph, schema, commands, loop, events, new DaemonControl(RequestShutdown),
+        server = new QmpServer(graph, schema, commands, loop, events, new DaemonControl(RequestShutdown),
             loggerFactory.CreateLogger<QmpServer>());
+        Server = server;
     }
 
     public QmpServer Server { get; }
@@ -103,6 +110,7 @@ internal sealed class DaemonHost : IAsyncDisposable
         }
         if (_loopTask is not null)
         {
+            await JobShutdown.CancelAllAsync(Loop, Server.Jobs, _logger).ConfigureAwait(false);
             try
             {
                 // Graph changes belong to the control loop: stop the NBD server (dropping its

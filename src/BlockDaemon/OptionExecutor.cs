@@ -3,6 +3,7 @@ using BlockDaemon.CommandLine;
 using BlockDaemon.Core.Errors;
 using BlockDaemon.Qmp;
 using BlockDaemon.Qmp.Commands;
+using BlockDaemon.Qmp.Exports;
 using BlockDaemon.Qmp.Schema;
 using BlockDaemon.Qmp.Server;
 
@@ -166,7 +167,8 @@ internal sealed class OptionExecutor(QmpServer server, TextWriter stdout)
     }
 
     // iothread objects are accepted for command-line compatibility: blockd's I/O runs on the
-    // thread pool, so an iothread names a scheduling hint it has no use for.
+    // thread pool, so an iothread names a scheduling hint it has no use for. tls-creds-x509
+    // objects are kept for NBD; tls-creds-psk is refused (.NET's TLS has no pre-shared keys).
     private void AddObject(ObjectOption obj)
     {
         string? id = obj.Properties["id"]?.GetValue<string>();
@@ -178,13 +180,18 @@ internal sealed class OptionExecutor(QmpServer server, TextWriter stdout)
         {
             throw new StartupException(obj.Location, $"Parameter 'qom-type' does not accept value '{obj.QomType}'");
         }
-        if (obj.QomType != "iothread")
+        if (obj.QomType is not ("iothread" or "tls-creds-x509"))
         {
-            throw new StartupException(obj.Location, $"Object type '{obj.QomType}' is not supported by blockd (supported: iothread)");
+            throw new StartupException(obj.Location, $"Object type '{obj.QomType}' is not supported by blockd (supported: iothread, tls-creds-x509)");
         }
         if (!_objects.Add(id))
         {
             throw new StartupException(obj.Location, $"attempt to add duplicate property '{id}' to object (type 'container')");
+        }
+        if (obj.QomType == "tls-creds-x509")
+        {
+            // TLS credentials for the NBD server and the nbd client driver, loaded now as qemu does.
+            server.Exports.TlsCredentials[id] = TlsCredentialsObject.Create(id, obj.Properties, obj.FromKeyval);
         }
     }
 }

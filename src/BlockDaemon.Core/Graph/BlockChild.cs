@@ -13,7 +13,7 @@ public sealed class BlockChild
     internal BlockChild(IBlockParent parent, BlockNode node, string role, BlockPermissions perm, BlockPermissions shared)
     {
         Parent = parent;
-        Node = node;
+        _node = node;
         Role = role;
         Perm = perm;
         Shared = shared;
@@ -21,7 +21,18 @@ public sealed class BlockChild
 
     public IBlockParent Parent { get; }
 
-    public BlockNode Node { get; }
+    /// <summary>
+    /// The node this edge points at. A graph change that pivots parents onto another node (an
+    /// external snapshot's overlay, a finished commit's base) retargets the edge while the old
+    /// node is drained; requests held by that drain follow the edge to the new node.
+    /// </summary>
+    public BlockNode Node
+    {
+        get => Volatile.Read(ref _node);
+        internal set => Volatile.Write(ref _node, value);
+    }
+
+    private BlockNode _node;
 
     /// <summary>The edge's name: "file", "backing", "root", "target", ...</summary>
     public string Role { get; }
@@ -35,30 +46,30 @@ public sealed class BlockChild
     public long Length => Node.Length;
 
     public ValueTask ReadAsync(long offset, Memory<byte> buffer, CancellationToken ct = default) =>
-        Node.ReadAsync(offset, buffer, ct);
+        Node.ReadAsync(offset, buffer, ct, this);
 
     public ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data, WriteFlags flags = WriteFlags.None, CancellationToken ct = default)
     {
         RequireWrite();
-        return Node.WriteAsync(offset, data, flags, ct);
+        return Node.WriteAsync(offset, data, flags, ct, this);
     }
 
     public ValueTask WriteZeroesAsync(long offset, long length, WriteFlags flags = WriteFlags.None, CancellationToken ct = default)
     {
         RequireWrite();
-        return Node.WriteZeroesAsync(offset, length, flags, ct);
+        return Node.WriteZeroesAsync(offset, length, flags, ct, this);
     }
 
     public ValueTask DiscardAsync(long offset, long length, CancellationToken ct = default)
     {
         RequireWrite();
-        return Node.DiscardAsync(offset, length, ct);
+        return Node.DiscardAsync(offset, length, ct, this);
     }
 
-    public ValueTask FlushAsync(CancellationToken ct = default) => Node.FlushAsync(ct);
+    public ValueTask FlushAsync(CancellationToken ct = default) => Node.FlushAsync(ct, this);
 
     public ValueTask<BlockStatus> BlockStatusAsync(long offset, long length, CancellationToken ct = default) =>
-        Node.BlockStatusAsync(offset, length, ct);
+        Node.BlockStatusAsync(offset, length, ct, this);
 
     public ValueTask TruncateAsync(long length, CancellationToken ct = default)
     {
@@ -67,6 +78,18 @@ public sealed class BlockChild
             ThrowHelper.MissingPermission(Node.NodeName, "resize");
         }
         return Node.TruncateAsync(length, ct);
+    }
+
+    /// <summary>
+    /// Tells the node what its parent is about to do through this edge (QEMU's BLKDBG_EVENT);
+    /// only a blkdebug node listens, for every other driver this is a type check.
+    /// </summary>
+    public void RaiseDebugEvent(DebugEvent debugEvent)
+    {
+        if (Node.Driver is IDebugEventTarget target)
+        {
+            target.OnDebugEvent(debugEvent);
+        }
     }
 
     private void RequireWrite()

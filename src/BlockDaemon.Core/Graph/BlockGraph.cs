@@ -8,7 +8,7 @@ namespace BlockDaemon.Core.Graph;
 /// All nodes by name and every change to their edges. Only the control loop calls the members
 /// that change the graph, so they need no locks; the data plane only reads edges it holds.
 /// </summary>
-public sealed class BlockGraph
+public sealed partial class BlockGraph
 {
     /// <summary>QEMU keeps node names in a 32-byte field, NUL included.</summary>
     public const int MaxNodeNameLength = 31;
@@ -87,6 +87,8 @@ public sealed class BlockGraph
     public async ValueTask DeleteNodeAsync(string name, CancellationToken ct = default)
     {
         var node = GetNode(name);
+        // A job's op blocker comes first, as in qsd.
+        node.CheckNotBlocked();
         if (node.Parents.Any(p => p.Parent is BlockUser))
         {
             throw new BlockException(BlockErrorKind.Busy, $"Node {name} is in use");

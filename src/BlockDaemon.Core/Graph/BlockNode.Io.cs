@@ -10,14 +10,20 @@ namespace BlockDaemon.Core.Graph;
 public sealed partial class BlockNode
 {
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    internal async ValueTask ReadAsync(long offset, Memory<byte> buffer, CancellationToken ct)
+    internal async ValueTask ReadAsync(long offset, Memory<byte> buffer, CancellationToken ct, BlockChild? via = null)
     {
         CheckRange(offset, buffer.Length);
         if (buffer.Length == 0)
         {
             return;
         }
-        using var request = await Requests.BeginAsync(offset, buffer.Length, serialising: false, ct).ConfigureAwait(false);
+        var request = await Requests.BeginAsync(offset, buffer.Length, serialising: false, ct).ConfigureAwait(false);
+        if (Retargeted(via, request) is { } target)
+        {
+            await target.ReadAsync(offset, buffer, ct, via).ConfigureAwait(false);
+            return;
+        }
+        using var tracked = request;
         try
         {
             int align = Driver.Limits.RequestAlignment;
@@ -47,7 +53,7 @@ public sealed partial class BlockNode
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    internal async ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data, WriteFlags flags, CancellationToken ct)
+    internal async ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data, WriteFlags flags, CancellationToken ct, BlockChild? via = null)
     {
         CheckWritable();
         CheckRange(offset, data.Length);
@@ -62,12 +68,16 @@ public sealed partial class BlockNode
         if ((flags & WriteFlags.Compressed) == 0 && Common.DetectZeroes != DetectZeroes.Off && data.Span.IndexOfAnyExcept((byte)0) < 0)
         {
             var zeroFlags = flags | (Common.DetectZeroes == DetectZeroes.Unmap ? WriteFlags.MayUnmap : WriteFlags.None);
-            await WriteZeroesAsync(offset, data.Length, zeroFlags, ct).ConfigureAwait(false);
+            await WriteZeroesAsync(offset, data.Length, zeroFlags, ct, via).ConfigureAwait(false);
             return;
         }
         try
         {
-            await WriteDataAsync(offset, data, flags, ct).ConfigureAwait(false);
+            if (await WriteDataAsync(offset, data, flags, ct, via).ConfigureAwait(false) is { } target)
+            {
+                await target.WriteAsync(offset, data, flags, ct, via).ConfigureAwait(false);
+                return;
+            }
             Statistics.Write(data.Length);
         }
         catch (Exception) when (Count())
@@ -83,28 +93,36 @@ public sealed partial class BlockNode
 
     // Tracks and writes data as given (no zero detection): aligned directly, unaligned by
     // read-modify-write under a serialising request.
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    private async ValueTask WriteDataAsync(long offset, ReadOnlyMemory<byte> data, WriteFlags flags, CancellationToken ct)
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    // Returns the node to send the whole write to instead, when the edge it came through was
+    // retargeted while this node held it drained (nothing was written here then).
+    private async ValueTask<BlockNode?> WriteDataAsync(long offset, ReadOnlyMemory<byte> data, WriteFlags flags, CancellationToken ct, BlockChild? via = null)
     {
         int align = Driver.Limits.RequestAlignment;
         bool aligned = IsAligned(offset, data.Length, align);
         long start = AlignDown(offset, align);
         int span = checked((int)(AlignUp(offset + data.Length, align) - start));
         // An unaligned write rewrites whole alignment blocks, so it serialises over all of them.
-        using var request = await Requests.BeginAsync(start, span, serialising: !aligned, ct).ConfigureAwait(false);
+        var request = await Requests.BeginAsync(start, span, serialising: !aligned, ct).ConfigureAwait(false);
+        if (Retargeted(via, request) is { } target)
+        {
+            return target;
+        }
+        using var tracked = request;
         CheckWriteThreshold(offset, data.Length);
         if (aligned)
         {
             await WriteSplitAsync(offset, data, flags, ct).ConfigureAwait(false);
-            return;
+            return null;
         }
         using var bounce = AlignedBufferPool.Rent(span);
         await ReadHeadAndTailAsync(start, bounce.Memory, align, ct).ConfigureAwait(false);
         data.CopyTo(bounce.Memory[(int)(offset - start)..]);
         await WriteSplitAsync(start, bounce.Memory, flags, ct).ConfigureAwait(false);
+        return null;
     }
 
-    internal async ValueTask WriteZeroesAsync(long offset, long length, WriteFlags flags, CancellationToken ct)
+    internal async ValueTask WriteZeroesAsync(long offset, long length, WriteFlags flags, CancellationToken ct, BlockChild? via = null)
     {
         CheckWritable();
         CheckRange(offset, length);
@@ -119,10 +137,16 @@ public sealed partial class BlockNode
             {
                 throw new BlockException(BlockErrorKind.NotSupported, $"Node '{NodeName}' cannot write zeroes without writing data");
             }
-            await WriteZeroBuffersAsync(offset, length, flags, ct).ConfigureAwait(false);
+            await WriteZeroBuffersAsync(offset, length, flags, via, ct).ConfigureAwait(false);
             return;
         }
-        using var request = await Requests.BeginAsync(offset, length, serialising: false, ct).ConfigureAwait(false);
+        var request = await Requests.BeginAsync(offset, length, serialising: false, ct).ConfigureAwait(false);
+        if (Retargeted(via, request) is { } target)
+        {
+            await target.WriteZeroesAsync(offset, length, flags, ct, via).ConfigureAwait(false);
+            return;
+        }
+        using var tracked = request;
         CheckWriteThreshold(offset, length);
         if (!Common.DiscardUnmap)
         {
@@ -130,7 +154,9 @@ public sealed partial class BlockNode
         }
         try
         {
+            RaiseOwnDebugEvent(DebugEvent.PwritevZero);
             await Driver.WriteZeroesAsync(offset, length, flags, ct).ConfigureAwait(false);
+            RaiseOwnDebugEvent(DebugEvent.PwritevDone);
         }
         catch (BlockException e) when (IsUnsignalledCorruption(e))
         {
@@ -140,7 +166,7 @@ public sealed partial class BlockNode
         Statistics.Write(length);
     }
 
-    internal async ValueTask DiscardAsync(long offset, long length, CancellationToken ct)
+    internal async ValueTask DiscardAsync(long offset, long length, CancellationToken ct, BlockChild? via = null)
     {
         CheckWritable();
         CheckRange(offset, length);
@@ -152,7 +178,13 @@ public sealed partial class BlockNode
         {
             return;
         }
-        using var request = await Requests.BeginAsync(start, end - start, serialising: false, ct).ConfigureAwait(false);
+        var request = await Requests.BeginAsync(start, end - start, serialising: false, ct).ConfigureAwait(false);
+        if (Retargeted(via, request) is { } target)
+        {
+            await target.DiscardAsync(offset, length, ct, via).ConfigureAwait(false);
+            return;
+        }
+        using var tracked = request;
         try
         {
             await Driver.DiscardAsync(start, end - start, ct).ConfigureAwait(false);
@@ -166,13 +198,19 @@ public sealed partial class BlockNode
         Statistics.Discard();
     }
 
-    internal async ValueTask FlushAsync(CancellationToken ct)
+    internal async ValueTask FlushAsync(CancellationToken ct, BlockChild? via = null)
     {
         if (Common.CacheNoFlush)
         {
             return;
         }
-        using var request = await Requests.BeginAsync(0, 0, serialising: false, ct).ConfigureAwait(false);
+        var request = await Requests.BeginAsync(0, 0, serialising: false, ct).ConfigureAwait(false);
+        if (Retargeted(via, request) is { } target)
+        {
+            await target.FlushAsync(ct, via).ConfigureAwait(false);
+            return;
+        }
+        using var tracked = request;
         try
         {
             await Driver.FlushAsync(ct).ConfigureAwait(false);
@@ -185,14 +223,19 @@ public sealed partial class BlockNode
         Statistics.Flush();
     }
 
-    internal async ValueTask<BlockStatus> BlockStatusAsync(long offset, long length, CancellationToken ct)
+    internal async ValueTask<BlockStatus> BlockStatusAsync(long offset, long length, CancellationToken ct, BlockChild? via = null)
     {
         CheckRange(offset, length);
         if (length == 0)
         {
             return new BlockStatus(0, BlockStatusFlags.None);
         }
-        using var request = await Requests.BeginAsync(offset, length, serialising: false, ct).ConfigureAwait(false);
+        var request = await Requests.BeginAsync(offset, length, serialising: false, ct).ConfigureAwait(false);
+        if (Retargeted(via, request) is { } target)
+        {
+            return await target.BlockStatusAsync(offset, length, ct, via).ConfigureAwait(false);
+        }
+        using var tracked = request;
         BlockStatus status;
         try
         {
@@ -283,12 +326,14 @@ public sealed partial class BlockNode
         bool emulateFua = (flags & WriteFlags.Fua) != 0 && !Driver.Limits.SupportsFua;
         var driverFlags = emulateFua ? flags & ~WriteFlags.Fua : flags;
         int max = Driver.Limits.MaxTransfer;
+        RaiseOwnDebugEvent(DebugEvent.Pwritev);
         for (int done = 0; done < data.Length;)
         {
             int chunk = Math.Min(max, data.Length - done);
             await Driver.WriteAsync(offset + done, data.Slice(done, chunk), driverFlags, ct).ConfigureAwait(false);
             done += chunk;
         }
+        RaiseOwnDebugEvent(DebugEvent.PwritevDone);
         if (emulateFua && !Common.CacheNoFlush)
         {
             await Driver.FlushAsync(ct).ConfigureAwait(false);
@@ -298,10 +343,24 @@ public sealed partial class BlockNode
     // Fills the first and last alignment blocks of an unaligned write's bounce buffer with what is on disk.
     private async ValueTask ReadHeadAndTailAsync(long start, Memory<byte> bounce, int align, CancellationToken ct)
     {
+        RaiseOwnDebugEvent(DebugEvent.PwritevRmwHead);
         await ReadClampedAsync(start, bounce[..align], ct).ConfigureAwait(false);
+        RaiseOwnDebugEvent(DebugEvent.PwritevRmwAfterHead);
         if (bounce.Length > align)
         {
+            RaiseOwnDebugEvent(DebugEvent.PwritevRmwTail);
             await ReadClampedAsync(start + bounce.Length - align, bounce[^align..], ct).ConfigureAwait(false);
+            RaiseOwnDebugEvent(DebugEvent.PwritevRmwAfterTail);
+        }
+    }
+
+    // The generic path announces its own steps to the node's driver, as QEMU's io.c does
+    // (pwritev, pwritev_zero, pwritev_done, the read-modify-write reads); only blkdebug listens.
+    private void RaiseOwnDebugEvent(DebugEvent debugEvent)
+    {
+        if (Driver is IDebugEventTarget target)
+        {
+            target.OnDebugEvent(debugEvent);
         }
     }
 
@@ -322,7 +381,7 @@ public sealed partial class BlockNode
         }
     }
 
-    private async ValueTask WriteZeroBuffersAsync(long offset, long length, WriteFlags flags, CancellationToken ct)
+    private async ValueTask WriteZeroBuffersAsync(long offset, long length, WriteFlags flags, BlockChild? via, CancellationToken ct)
     {
         const int chunkSize = 1 << 20;
         using var zeroes = AlignedBufferPool.Rent((int)Math.Min(chunkSize, length));
@@ -332,9 +391,27 @@ public sealed partial class BlockNode
         {
             int chunk = (int)Math.Min(chunkSize, length - done);
             // Straight to the data path: zero detection would send these back to write-zeroes.
-            await WriteDataAsync(offset + done, zeroes.Memory[..chunk], plain, ct).ConfigureAwait(false);
+            if (await WriteDataAsync(offset + done, zeroes.Memory[..chunk], plain, ct, via).ConfigureAwait(false) is { } target)
+            {
+                await target.WriteZeroesAsync(offset + done, length - done, flags, ct, via).ConfigureAwait(false);
+                return;
+            }
             done += chunk;
         }
+    }
+
+    // A request that came through an edge the graph retargeted while this node was drained (it
+    // waited in the tracker meanwhile) belongs to the edge's new node: it ends here and is
+    // handed over. Registered requests are always checked after registration, and edges are
+    // retargeted only while the node is drained, so none can slip through to the old node.
+    private BlockNode? Retargeted(BlockChild? via, TrackedRequest request)
+    {
+        if (via is null || ReferenceEquals(via.Node, this))
+        {
+            return null;
+        }
+        request.Dispose();
+        return via.Node;
     }
 
     private void CheckWriteThreshold(long offset, long length)

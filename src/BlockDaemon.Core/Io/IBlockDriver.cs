@@ -67,4 +67,10 @@ public interface IBlockDriver : IAsyncDisposable
     /// A failure fails the open, which is then undone.
     /// </summary>
     ValueTask CompleteOpenAsync(CancellationToken ct) => ValueTask.CompletedTask;
+
+    /// <summary>
+    /// Called with the node drained before it turns read-only (an external snapshot's old top):
+    /// everything cached must reach the image, since nothing will be written after this.
+    /// </summary>
+    ValueTask PrepareReadOnlyAsync(CancellationToken ct) => FlushAsync(ct);
 }

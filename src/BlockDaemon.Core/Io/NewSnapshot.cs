@@ -7,6 +7,9 @@ namespace BlockDaemon.Core.Io;
 /// </summary>
 public sealed record NewSnapshot(string Name, uint DateSeconds, uint DateNanoseconds, ulong VmClockNanoseconds)
 {
+    /// <summary>The instruction count to record; -1 (none) for qsd, 0 for qemu-img, which zeroes the whole record.</summary>
+    public long Icount { get; init; } = -1;
+
     /// <summary>A snapshot stamped with the current time, as qsd stamps one (gettimeofday, so whole microseconds).</summary>
     public static NewSnapshot Now(string name, TimeProvider clock)
     {

@@ -15,6 +15,7 @@ public sealed partial class Job
         }
         UserPaused = true;
         Pause();
+        PauseSleeper();
     }
 
     /// <summary>job_user_resume: whether it was paused is checked before the verb, as QEMU does.</summary>

@@ -50,6 +50,11 @@ public abstract class JobDriver
     {
     }
 
+    /// <summary>The job reached READY (block jobs send BLOCK_JOB_READY here).</summary>
+    public virtual void OnReady(Job job)
+    {
+    }
+
     /// <summary>The job finished, just before CONCLUDED (block jobs send BLOCK_JOB_COMPLETED or _CANCELLED here).</summary>
     public virtual void OnFinalized(Job job, bool cancelled)
     {

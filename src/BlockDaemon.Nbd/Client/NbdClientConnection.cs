@@ -19,17 +19,18 @@ public sealed class NbdClientConnection : IAsyncDisposable
     private const int MaxMetadataPayload = 4 + (8 * NbdLimits.MaxExtents);
 
     private readonly Socket _socket;
-    private readonly NetworkStream _stream;
+    // The socket's stream, or the TLS stream over it.
+    private readonly Stream _stream;
     private readonly SemaphoreSlim _sendLock = new(1, 1);
     private readonly ConcurrentDictionary<ulong, NbdPendingRequest> _pending = new();
     private readonly Task _reader;
     private long _nextCookie;
     private volatile Exception? _broken;
 
-    public NbdClientConnection(Socket socket, NbdExportInfo info)
+    public NbdClientConnection(Socket socket, Stream stream, NbdExportInfo info)
     {
         _socket = socket;
-        _stream = new NetworkStream(socket, ownsSocket: false);
+        _stream = stream;
         Info = info;
         _reader = Task.Run(ReadRepliesAsync);
     }

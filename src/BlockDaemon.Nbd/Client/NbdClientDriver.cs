@@ -98,7 +98,7 @@ public sealed class NbdClientDriver : IBlockDriver
         var status = (allocation & NbdAllocationFlags.Hole) == 0 ? BlockStatusFlags.Data | BlockStatusFlags.Allocated : BlockStatusFlags.None;
         if ((allocation & NbdAllocationFlags.Zero) != 0)
         {
-            status |= BlockStatusFlags.Zero;
+            status |= BlockStatusFlags.Zero | BlockStatusFlags.Allocated;
         }
         return new BlockStatus(extentLength, status, (status & BlockStatusFlags.Data) != 0 ? offset : -1);
     }

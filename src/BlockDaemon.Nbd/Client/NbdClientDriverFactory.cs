@@ -2,17 +2,19 @@ using BlockDaemon.Core.Errors;
 using BlockDaemon.Core.Graph;
 using BlockDaemon.Core.Io;
 using BlockDaemon.Nbd.Protocol;
+using BlockDaemon.Nbd.Tls;
 
 namespace BlockDaemon.Nbd.Client;
 
 /// <summary>nbd: a protocol driver whose storage is an export of an NBD server.</summary>
-public sealed class NbdClientDriverFactory : IBlockDriverFactory
+/// <param name="findCredentials">Looks up tls-creds-x509 objects by id; null when there are none.</param>
+public sealed class NbdClientDriverFactory(Func<string, NbdTlsCredentials?>? findCredentials = null) : IBlockDriverFactory
 {
     public string DriverName => "nbd";
 
     public async ValueTask<IBlockDriver> OpenAsync(DriverOpenContext context, CancellationToken ct)
     {
-        var options = NbdClientOptions.Parse(context.Options);
+        var options = NbdClientOptions.Parse(context.Options, findCredentials);
         var node = context.Node;
         var connection = await NbdConnector.ConnectWithinAsync(options, options.OpenTimeout, ct).ConfigureAwait(false);
         try

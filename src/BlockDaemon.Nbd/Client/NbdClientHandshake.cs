@@ -1,7 +1,11 @@
 using System.Buffers.Binary;
 using System.Text;
 using BlockDaemon.Core.Errors;
+using System.Net.Security;
+using System.Runtime.CompilerServices;
+using System.Security.Authentication;
 using BlockDaemon.Nbd.Protocol;
+using BlockDaemon.Nbd.Tls;
 
 namespace BlockDaemon.Nbd.Client;
 
@@ -13,7 +17,11 @@ public static class NbdClientHandshake
 {
     private const string AllocationContext = "base:allocation";
 
-    public static async ValueTask<NbdExportInfo> RunAsync(Stream stream, string exportName, CancellationToken ct)
+    /// <summary>
+    /// Negotiates on <paramref name="stream"/>; with <paramref name="tls"/> it first upgrades
+    /// with STARTTLS and goes on over TLS. Returns the stream to use from then on.
+    /// </summary>
+    public static async ValueTask<(NbdExportInfo Info, Stream Stream)> RunAsync(Stream stream, string exportName, NbdTlsCredentials? tls, string? tlsHostname, CancellationToken ct)
     {
         // S: 64 bits NBDMAGIC; 64 bits IHAVEOPT; 16 bits handshake flags
         byte[] greeting = new byte[18];
@@ -33,9 +41,35 @@ public static class NbdClientHandshake
         BinaryPrimitives.WriteUInt32BigEndian(flags, (uint)clientFlags);
         await stream.WriteAsync(flags, ct).ConfigureAwait(false);
 
+        if (tls is not null)
+        {
+            stream = await StartTlsAsync(stream, tls, tlsHostname!, ct).ConfigureAwait(false);
+        }
         bool structured = await NegotiateStructuredRepliesAsync(stream, ct).ConfigureAwait(false);
         uint? contextId = structured ? await SetAllocationContextAsync(stream, exportName, ct).ConfigureAwait(false) : null;
-        return await GoAsync(stream, exportName, structured, contextId, ct).ConfigureAwait(false);
+        return (await GoAsync(stream, exportName, structured, contextId, ct).ConfigureAwait(false), stream);
+    }
+
+    private static async ValueTask<Stream> StartTlsAsync(Stream stream, NbdTlsCredentials tls, string hostname, CancellationToken ct)
+    {
+        await SendOptionAsync(stream, NbdOption.StartTls, [], ct).ConfigureAwait(false);
+        var (reply, payload) = await ReadReplyAsync(stream, NbdOption.StartTls, ct).ConfigureAwait(false);
+        if (reply.Type != NbdOptionReplyType.Ack)
+        {
+            throw reply.IsError ? OptionRefused(reply, NbdOption.StartTls, payload) : Failed("Server sent an unexpected reply to STARTTLS");
+        }
+        var secure = new SslStream(stream, leaveInnerStreamOpen: true);
+        var refusal = new StrongBox<string?>();
+        try
+        {
+            await secure.AuthenticateAsClientAsync(tls.ClientOptions(hostname, refusal), ct).ConfigureAwait(false);
+        }
+        catch (AuthenticationException e)
+        {
+            await secure.DisposeAsync().ConfigureAwait(false);
+            throw Failed(refusal.Value ?? $"TLS handshake failed: {e.Message}");
+        }
+        return secure;
     }
 
     private static async ValueTask<bool> NegotiateStructuredRepliesAsync(Stream stream, CancellationToken ct)
@@ -91,9 +125,12 @@ public static class NbdClientHandshake
             var (reply, payload) = await ReadReplyAsync(stream, NbdOption.Go, ct).ConfigureAwait(false);
             if (reply.IsError)
             {
-                throw reply.Type == NbdOptionReplyType.ErrUnknown
-                    ? Failed("Requested export not available")
-                    : Failed($"Server refused the export: {Encoding.UTF8.GetString(payload)}");
+                throw reply.Type switch
+                {
+                    NbdOptionReplyType.ErrUnknown => Failed("Requested export not available"),
+                    NbdOptionReplyType.ErrTlsReqd => OptionRefused(reply, NbdOption.Go, payload),
+                    _ => Failed($"Server refused the export: {Encoding.UTF8.GetString(payload)}"),
+                };
             }
             if (reply.Type == NbdOptionReplyType.Ack)
             {
@@ -156,4 +193,23 @@ public static class NbdClientHandshake
     }
 
     private static BlockException Failed(string message) => new(BlockErrorKind.IoError, message);
+
+    // qemu's nbd_handle_reply_err wording, "<what> for option N (name)".
+    private static BlockException OptionRefused(NbdOptionReply reply, NbdOption option, byte[] payload)
+    {
+        string name = option switch
+        {
+            NbdOption.StartTls => "starttls",
+            NbdOption.Go => "go",
+            _ => option.ToString().ToLowerInvariant(),
+        };
+        string what = reply.Type switch
+        {
+            NbdOptionReplyType.ErrPolicy => "Denied by server",
+            NbdOptionReplyType.ErrTlsReqd => "TLS negotiation required before",
+            NbdOptionReplyType.ErrUnsup => "Unsupported option",
+            _ => $"Server refused ({Encoding.UTF8.GetString(payload)})",
+        };
+        return Failed(reply.Type == NbdOptionReplyType.ErrTlsReqd ? $"{what} option {(uint)option} ({name})" : $"{what} for option {(uint)option} ({name})");
+    }
 }

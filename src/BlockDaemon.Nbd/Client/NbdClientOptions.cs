@@ -2,12 +2,19 @@ using System.Net;
 using System.Net.Sockets;
 using BlockDaemon.Core.Errors;
 using BlockDaemon.Core.Options;
+using BlockDaemon.Nbd.Tls;
 
 namespace BlockDaemon.Nbd.Client;
 
 /// <summary>The blockdev-add options of the nbd driver (BlockdevOptionsNbd), already schema-validated.</summary>
 public sealed record NbdClientOptions(EndPoint Server, string ExportName, TimeSpan OpenTimeout, TimeSpan ReconnectDelay)
 {
+    /// <summary>Client credentials: the connection upgrades with NBD_OPT_STARTTLS before anything else.</summary>
+    public NbdTlsCredentials? Tls { get; init; }
+
+    /// <summary>The name the server's certificate must carry (tls-hostname, else the inet host).</summary>
+    public string? TlsHostname { get; init; }
+
     /// <summary>The address as qemu prints it in "Failed to connect to '...'".</summary>
     public string ServerText => Server switch
     {
@@ -24,7 +31,7 @@ public sealed record NbdClientOptions(EndPoint Server, string ExportName, TimeSp
         _ => ServerText,
     };
 
-    public static NbdClientOptions Parse(OptionDict options)
+    public static NbdClientOptions Parse(OptionDict options, Func<string, NbdTlsCredentials?>? findCredentials = null)
     {
         var server = options.GetDict("server") ?? throw BlockException.Invalid("Parameter 'server' is missing");
         string export = options.GetString("export") ?? "";
@@ -38,7 +45,28 @@ public sealed record NbdClientOptions(EndPoint Server, string ExportName, TimeSp
         {
             throw BlockException.Invalid("open-timeout must not be negative");
         }
-        return new NbdClientOptions(ParseAddress(server), export, TimeSpan.FromSeconds(openTimeout), TimeSpan.FromSeconds(reconnectDelay));
+        var address = ParseAddress(server);
+        NbdTlsCredentials? tls = null;
+        string? hostname = options.GetString("tls-hostname");
+        if (options.GetString("tls-creds") is { } credsId)
+        {
+            // qemu's checks and words (nbd_get_tls_creds, then the hostname for verification).
+            tls = findCredentials?.Invoke(credsId) ?? throw BlockException.Invalid($"No TLS credentials with id '{credsId}'");
+            if (tls.Endpoint != NbdTlsEndpoint.Client)
+            {
+                throw BlockException.Invalid("Expected TLS credentials for a client endpoint");
+            }
+            hostname ??= server.GetString("type") == "inet" ? server.GetString("host") : null;
+            if (hostname is null)
+            {
+                throw BlockException.Invalid("No hostname for certificate validation");
+            }
+        }
+        return new NbdClientOptions(address, export, TimeSpan.FromSeconds(openTimeout), TimeSpan.FromSeconds(reconnectDelay))
+        {
+            Tls = tls,
+            TlsHostname = hostname,
+        };
     }
 
     private static EndPoint ParseAddress(OptionDict server)

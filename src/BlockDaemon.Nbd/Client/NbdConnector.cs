@@ -61,17 +61,22 @@ public static class NbdConnector
             {
                 throw new BlockException(BlockErrorKind.IoError, $"Failed to connect to '{options.ServerText}': {ConnectError(options, e)}");
             }
-            await using var stream = new NetworkStream(socket, ownsSocket: false);
-            NbdExportInfo info;
+            Stream stream = new NetworkStream(socket, ownsSocket: false);
             try
             {
-                info = await NbdClientHandshake.RunAsync(stream, options.ExportName, ct).ConfigureAwait(false);
+                var (info, negotiated) = await NbdClientHandshake.RunAsync(stream, options.ExportName, options.Tls, options.TlsHostname, ct).ConfigureAwait(false);
+                return new NbdClientConnection(socket, negotiated, info);
             }
             catch (Exception e) when (e is IOException or SocketException or Protocol.NbdProtocolException)
             {
+                await stream.DisposeAsync().ConfigureAwait(false);
                 throw new BlockException(BlockErrorKind.IoError, $"Failed to read initial magic: {e.Message}");
             }
-            return new NbdClientConnection(socket, info);
+            catch
+            {
+                await stream.DisposeAsync().ConfigureAwait(false);
+                throw;
+            }
         }
         catch
         {

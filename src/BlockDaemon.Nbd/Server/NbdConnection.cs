@@ -1,5 +1,7 @@
 using System.Buffers;
 using System.IO.Pipelines;
+using System.Net.Security;
+using System.Security.Authentication;
 using BlockDaemon.Nbd.Protocol;
 using Microsoft.Extensions.Logging;
 
@@ -14,7 +16,8 @@ namespace BlockDaemon.Nbd.Server;
 [System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "RunAsync owns the lifetime: it disposes the stream, writer and token source when the connection ends.")]
 public sealed class NbdConnection
 {
-    private readonly Stream _stream;
+    // Replaced by the TLS stream after STARTTLS; disposing it closes the socket too.
+    private Stream _stream;
     private readonly NbdExportTable _exports;
     private readonly NbdServerOptions _options;
     private readonly ILogger _logger;
@@ -59,6 +62,10 @@ public sealed class NbdConnection
         {
             _logger.LogInformation("NBD client dropped: {Reason}", e.Message);
         }
+        catch (AuthenticationException e)
+        {
+            _logger.LogInformation("NBD client dropped: TLS handshake failed: {Reason}", e.Message);
+        }
         catch (Exception e) when (e is IOException or EndOfStreamException or OperationCanceledException or ObjectDisposedException)
         {
             _logger.LogDebug("NBD connection ended: {Reason}", e.Message);
@@ -101,12 +108,22 @@ public sealed class NbdConnection
         limit.CancelAfter(_options.HandshakeTimeout);
         try
         {
-            return await new NbdHandshake(_reader, _writer, _exports).RunAsync(limit.Token).ConfigureAwait(false);
+            return await new NbdHandshake(_reader, _writer, _exports, _options.Tls is null ? null : StartTlsAsync).RunAsync(limit.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (!_cts.IsCancellationRequested)
         {
             throw new NbdProtocolException($"Handshake not finished within {_options.HandshakeTimeout.TotalSeconds} s");
         }
+    }
+
+    // After the STARTTLS ack: the TLS handshake on the raw stream, then every frame through TLS.
+    private async ValueTask StartTlsAsync(CancellationToken ct)
+    {
+        var tls = new SslStream(_stream, leaveInnerStreamOpen: false);
+        _stream = tls;
+        await tls.AuthenticateAsServerAsync(_options.Tls!.ServerOptions(), ct).ConfigureAwait(false);
+        await _reader.SwitchToAsync(PipeReader.Create(tls, new StreamPipeReaderOptions(leaveOpen: true))).ConfigureAwait(false);
+        await _writer.SwitchToAsync(PipeWriter.Create(tls, new StreamPipeWriterOptions(leaveOpen: true))).ConfigureAwait(false);
     }
 
     private async ValueTask TransmitAsync(NbdSession session)

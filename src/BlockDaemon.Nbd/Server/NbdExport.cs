@@ -1,6 +1,7 @@
 using BlockDaemon.Core.Errors;
 using BlockDaemon.Core.Graph;
 using BlockDaemon.Nbd.Protocol;
+using BlockDaemon.Nbd.Server.MetaContexts;
 
 namespace BlockDaemon.Nbd.Server;
 
@@ -13,8 +14,9 @@ public sealed class NbdExport
 {
     private readonly BlockUser _user;
 
-    private NbdExport(string name, string? description, bool writable, bool writeThrough, BlockUser user)
+    private NbdExport(string name, string? description, bool writable, bool writeThrough, BlockUser user, IReadOnlyList<INbdMetaContext> metaContexts)
     {
+        MetaContexts = metaContexts;
         Name = name;
         Description = description;
         Writable = writable;
@@ -32,11 +34,15 @@ public sealed class NbdExport
     /// <summary>Every write is flushed before it is acknowledged (qemu: the write cache is off).</summary>
     public bool WriteThrough { get; }
 
+    /// <summary>The metadata contexts offered, in the order qemu lists them (base:allocation first).</summary>
+    public IReadOnlyList<INbdMetaContext> MetaContexts { get; }
+
     /// <summary>The edge every request of every connection goes through.</summary>
     public BlockChild Child { get; }
 
     /// <summary>Attaches an export user to <paramref name="node"/>. Runs on the control plane.</summary>
-    public static NbdExport Attach(BlockGraph graph, BlockNode node, string name, string? description = null, bool writable = false, bool writeThrough = false)
+    public static NbdExport Attach(BlockGraph graph, BlockNode node, string name, string? description = null, bool writable = false, bool writeThrough = false,
+        bool allocationDepth = false)
     {
         if (System.Text.Encoding.UTF8.GetByteCount(name) > NbdLimits.MaxString)
         {
@@ -48,11 +54,19 @@ public sealed class NbdExport
         }
         var perm = BlockPermissions.ConsistentRead | (writable ? BlockPermissions.Write : BlockPermissions.None);
         var user = graph.AttachUser(null, node, perm, BlockPermissions.All & ~BlockPermissions.Resize);
-        return new NbdExport(name, description, writable, writeThrough, user);
+        var metaContexts = new List<INbdMetaContext> { BaseAllocationContext.Instance };
+        if (allocationDepth)
+        {
+            metaContexts.Add(AllocationDepthContext.Instance);
+        }
+        return new NbdExport(name, description, writable, writeThrough, user, metaContexts);
     }
 
     /// <summary>Gives the edge back. Runs on the control plane, after the server dropped the export.</summary>
     public void Detach(BlockGraph graph) => graph.DetachUser(_user);
+
+    /// <summary>Detaches, and closes the node if nothing else owns or uses it (QEMU drops its last reference).</summary>
+    public ValueTask DetachAsync(BlockGraph graph) => graph.ReleaseUserAsync(_user);
 
     /// <summary>
     /// The flags qsd 7.2 sends: flush, FUA and cache always; trim, write-zeroes and fast-zero only

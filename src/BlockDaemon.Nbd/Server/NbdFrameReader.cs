@@ -9,7 +9,7 @@ internal delegate bool FrameParser<T>(ref ReadOnlySequence<byte> buffer, out T f
 /// <summary>The one reader of a connection's input: whole frames, exact payloads, skipped bytes.</summary>
 internal sealed class NbdFrameReader
 {
-    private readonly PipeReader _input;
+    private PipeReader _input;
 
     public NbdFrameReader(PipeReader input)
     {
@@ -55,4 +55,23 @@ internal sealed class NbdFrameReader
     }
 
     public async ValueTask CompleteAsync() => await _input.CompleteAsync().ConfigureAwait(false);
+
+    /// <summary>
+    /// Moves to a new transport (after STARTTLS). The old one must hold no unread bytes: a client
+    /// may only start its TLS handshake after the server acknowledged STARTTLS.
+    /// </summary>
+    public async ValueTask SwitchToAsync(PipeReader input)
+    {
+        if (_input.TryRead(out var result))
+        {
+            bool leftover = !result.Buffer.IsEmpty;
+            _input.AdvanceTo(result.Buffer.Start);
+            if (leftover)
+            {
+                Protocol.NbdProtocolException.Throw("The client sent data before the server acknowledged NBD_OPT_STARTTLS");
+            }
+        }
+        await _input.CompleteAsync().ConfigureAwait(false);
+        _input = input;
+    }
 }

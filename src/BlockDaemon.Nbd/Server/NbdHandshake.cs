@@ -2,6 +2,7 @@ using System.Buffers;
 using System.IO.Pipelines;
 using System.Text;
 using BlockDaemon.Nbd.Protocol;
+using BlockDaemon.Nbd.Server.MetaContexts;
 
 namespace BlockDaemon.Nbd.Server;
 
@@ -19,13 +20,19 @@ internal sealed class NbdHandshake
     private bool _structured;
     // The SET_META_CONTEXT selection is only valid for the export it named.
     private string? _metaExport;
-    private bool _baseAllocation;
+    private IReadOnlyList<INbdMetaContext> _metaContexts = [];
+    // Set while the server requires TLS and the client has not upgraded yet.
+    private Func<CancellationToken, ValueTask>? _startTls;
+    private readonly bool _tlsConfigured;
 
-    public NbdHandshake(NbdFrameReader reader, NbdReplyWriter writer, NbdExportTable exports)
+    /// <param name="startTls">When not null, TLS is required: called after the STARTTLS ack to switch the transport.</param>
+    public NbdHandshake(NbdFrameReader reader, NbdReplyWriter writer, NbdExportTable exports, Func<CancellationToken, ValueTask>? startTls = null)
     {
         _reader = reader;
         _writer = writer;
         _exports = exports;
+        _startTls = startTls;
+        _tlsConfigured = startTls is not null;
     }
 
     public NbdHandshakeState State { get; private set; } = NbdHandshakeState.AwaitingClientFlags;
@@ -57,7 +64,9 @@ internal sealed class NbdHandshake
             {
                 var payload = data.AsMemory(0, (int)header.Length);
                 await _reader.ReadExactAsync(payload, ct).ConfigureAwait(false);
-                var session = await HandleOptionAsync(header.Option, payload, ct).ConfigureAwait(false);
+                var session = _startTls is not null
+                    ? await HandleOptionBeforeTlsAsync(header.Option, payload, ct).ConfigureAwait(false)
+                    : await HandleOptionAsync(header.Option, payload, ct).ConfigureAwait(false);
                 if (session is not null)
                 {
                     State = NbdHandshakeState.Transmission;
@@ -70,6 +79,35 @@ internal sealed class NbdHandshake
             }
         }
         return null;
+    }
+
+    // qemu with tls-creds: STARTTLS or nothing. EXPORT_NAME cannot be refused politely, so it
+    // closes the connection; ABORT gets the error and closes it too.
+    private async ValueTask<NbdSession?> HandleOptionBeforeTlsAsync(uint option, ReadOnlyMemory<byte> data, CancellationToken ct)
+    {
+        switch ((NbdOption)option)
+        {
+            case NbdOption.StartTls when !data.IsEmpty:
+                await ErrorAsync(option, NbdOptionReplyType.ErrInvalid, "NBD_OPT_STARTTLS must not carry data", ct).ConfigureAwait(false);
+                NbdProtocolException.Throw("NBD_OPT_STARTTLS with data");
+                return null;
+            case NbdOption.StartTls:
+                await AckAsync(option, ct).ConfigureAwait(false);
+                var startTls = _startTls!;
+                _startTls = null;
+                await startTls(ct).ConfigureAwait(false);
+                return null;
+            case NbdOption.ExportName:
+                NbdProtocolException.Throw($"Option 0x{option:x} not permitted before TLS");
+                return null;
+            default:
+                await ErrorAsync(option, NbdOptionReplyType.ErrTlsReqd, $"Option 0x{option:x} not permitted before TLS", ct).ConfigureAwait(false);
+                if ((NbdOption)option == NbdOption.Abort)
+                {
+                    State = NbdHandshakeState.Aborted;
+                }
+                return null;
+        }
     }
 
     private async ValueTask<NbdSession?> HandleOptionAsync(uint option, ReadOnlyMemory<byte> data, CancellationToken ct)
@@ -86,8 +124,8 @@ internal sealed class NbdHandshake
                 await ListAsync(option, data, ct).ConfigureAwait(false);
                 return null;
             case NbdOption.StartTls:
-                await ErrorAsync(option, data.IsEmpty ? NbdOptionReplyType.ErrPolicy : NbdOptionReplyType.ErrInvalid,
-                    data.IsEmpty ? "TLS not configured" : "NBD_OPT_STARTTLS must not carry data", ct).ConfigureAwait(false);
+                await ErrorAsync(option, data.IsEmpty && !_tlsConfigured ? NbdOptionReplyType.ErrPolicy : NbdOptionReplyType.ErrInvalid,
+                    !data.IsEmpty ? "NBD_OPT_STARTTLS must not carry data" : _tlsConfigured ? "TLS already enabled" : "TLS not configured", ct).ConfigureAwait(false);
                 return null;
             case NbdOption.Info:
             case NbdOption.Go:
@@ -203,31 +241,33 @@ internal sealed class NbdHandshake
             await ErrorAsync(option, NbdOptionReplyType.ErrInvalid, error, ct).ConfigureAwait(false);
             return;
         }
-        if (_exports.Find(request!.ExportName) is null)
+        if (_exports.Find(request!.ExportName) is not { } export)
         {
             await ErrorAsync(option, NbdOptionReplyType.ErrUnknown, $"Export '{request.ExportName}' not present", ct).ConfigureAwait(false);
             return;
         }
-        // LIST without queries lists everything; SET without queries selects nothing.
-        bool baseAllocation = (list && request.Queries.Count == 0)
-            || request.Queries.Any(q => NbdMetaContexts.MatchesBaseAllocation(q, list));
+        // LIST without queries lists everything; SET without queries selects nothing. Replies
+        // follow the export's order, each context once, as qemu answers.
+        var selected = export.MetaContexts
+            .Where(c => (list && request.Queries.Count == 0) || request.Queries.Any(q => NbdMetaContextQuery.Selects(q, c.Name, list)))
+            .ToArray();
         if (!list)
         {
             _metaExport = request.ExportName;
-            _baseAllocation = baseAllocation;
+            _metaContexts = selected;
         }
-        await _writer.WriteAsync((option, baseAllocation), static (o, s) =>
+        await _writer.WriteAsync((option, selected), static (o, s) =>
         {
-            if (s.baseAllocation)
+            foreach (var context in s.selected)
             {
-                NbdFrameWriter.WriteMetaContext(o, s.option, NbdMetaContexts.BaseAllocationId, NbdMetaContexts.BaseAllocation);
+                NbdFrameWriter.WriteMetaContext(o, s.option, context.Id, context.Name);
             }
             NbdFrameWriter.WriteOptionReply(o, s.option, NbdOptionReplyType.Ack, default);
         }, ct).ConfigureAwait(false);
     }
 
     private NbdSession Session(NbdExport export) =>
-        new(export, _structured, _structured && _baseAllocation && _metaExport == export.Name);
+        new(export, _structured, _structured && _metaExport == export.Name ? _metaContexts : []);
 
     private ValueTask AckAsync(uint option, CancellationToken ct) =>
         _writer.WriteAsync(option, static (o, opt) => NbdFrameWriter.WriteOptionReply(o, opt, NbdOptionReplyType.Ack, default), ct);

@@ -12,7 +12,7 @@ internal sealed class NbdReplyWriter : IDisposable
 {
     // Guards _output: one reply at a time.
     private readonly SemaphoreSlim _lock = new(1, 1);
-    private readonly PipeWriter _output;
+    private PipeWriter _output;
 
     public NbdReplyWriter(PipeWriter output)
     {
@@ -39,6 +39,13 @@ internal sealed class NbdReplyWriter : IDisposable
     }
 
     public async ValueTask CompleteAsync() => await _output.CompleteAsync().ConfigureAwait(false);
+
+    /// <summary>Moves to a new transport (after STARTTLS); everything written so far has been flushed.</summary>
+    public async ValueTask SwitchToAsync(PipeWriter output)
+    {
+        await _output.CompleteAsync().ConfigureAwait(false);
+        _output = output;
+    }
 
     public void Dispose() => _lock.Dispose();
 }

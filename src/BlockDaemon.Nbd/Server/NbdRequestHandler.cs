@@ -1,6 +1,7 @@
 using System.Buffers;
 using BlockDaemon.Core.Io;
 using BlockDaemon.Nbd.Protocol;
+using BlockDaemon.Nbd.Server.MetaContexts;
 
 namespace BlockDaemon.Nbd.Server;
 
@@ -35,7 +36,7 @@ internal sealed class NbdRequestHandler
         try
         {
             List<NbdReadSegment>? segments = null;
-            NbdExtent[]? extents = null;
+            NbdExtent[][]? extents = null;
             // Step 2: the block layer. Any failure here is the request's, and becomes its error reply.
             try
             {
@@ -46,7 +47,7 @@ internal sealed class NbdRequestHandler
                         break;
                     case NbdCommand.BlockStatus:
                         int max = (request.Flags & NbdCommandFlags.ReqOne) != 0 ? 1 : NbdLimits.MaxExtents;
-                        extents = await NbdAllocationMap.CollectAsync(_session.Export.Child, (long)request.Offset, request.Length, max).ConfigureAwait(false);
+                        extents = await CollectExtentsAsync(request, max).ConfigureAwait(false);
                         break;
                     default:
                         await ExecuteAsync(request, payload).ConfigureAwait(false);
@@ -65,9 +66,15 @@ internal sealed class NbdRequestHandler
             }
             else if (extents is not null)
             {
-                await _writer.WriteAsync((request.Cookie, extents), static (o, s) =>
-                    NbdFrameWriter.WriteBlockStatus(o, NbdReplyFlags.Done, s.Cookie, NbdMetaContexts.BaseAllocationId, s.extents.AsSpan()), replyCt)
-                    .ConfigureAwait(false);
+                await _writer.WriteAsync((request.Cookie, extents, _session.MetaContexts), static (o, s) =>
+                {
+                    // One chunk per selected context, in the export's order; the last one ends the reply.
+                    for (int i = 0; i < s.extents.Length; i++)
+                    {
+                        var flags = i == s.extents.Length - 1 ? NbdReplyFlags.Done : NbdReplyFlags.None;
+                        NbdFrameWriter.WriteBlockStatus(o, flags, s.Cookie, s.MetaContexts[i].Id, s.extents[i].AsSpan());
+                    }
+                }, replyCt).ConfigureAwait(false);
             }
             else
             {
@@ -81,6 +88,17 @@ internal sealed class NbdRequestHandler
                 ArrayPool<byte>.Shared.Return(readBuffer);
             }
         }
+    }
+
+    private async ValueTask<NbdExtent[][]> CollectExtentsAsync(NbdRequest request, int max)
+    {
+        var contexts = _session.MetaContexts;
+        var extents = new NbdExtent[contexts.Count][];
+        for (int i = 0; i < contexts.Count; i++)
+        {
+            extents[i] = await contexts[i].CollectAsync(_session.Export.Child, (long)request.Offset, request.Length, max).ConfigureAwait(false);
+        }
+        return extents;
     }
 
     private async ValueTask ExecuteAsync(NbdRequest request, ReadOnlyMemory<byte> payload)

@@ -11,4 +11,7 @@ public sealed record NbdServerOptions
 
     /// <summary>Clients connected at once (0: no limit); at the limit the server stops accepting, as qemu does.</summary>
     public int MaxConnections { get; init; }
+
+    /// <summary>When set, clients must upgrade with NBD_OPT_STARTTLS before any other option (qemu's tls-creds).</summary>
+    public Tls.NbdTlsCredentials? Tls { get; init; }
 }

@@ -1,4 +1,6 @@
+using BlockDaemon.Nbd.Server.MetaContexts;
+
 namespace BlockDaemon.Nbd.Server;
 
-/// <summary>What a finished handshake agreed on.</summary>
-internal sealed record NbdSession(NbdExport Export, bool StructuredReplies, bool BaseAllocation);
+/// <summary>What a finished handshake agreed on; <paramref name="MetaContexts"/> in the export's order.</summary>
+internal sealed record NbdSession(NbdExport Export, bool StructuredReplies, IReadOnlyList<INbdMetaContext> MetaContexts);

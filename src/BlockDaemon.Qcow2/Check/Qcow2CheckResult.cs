@@ -11,6 +11,11 @@ public sealed record Qcow2CheckResult
     public long TotalClusters { get; init; }
     public long ImageEndOffset { get; init; }
 
+    /// <summary>Guest clusters the active L2 tables allocate (qemu-img check's allocated-clusters).</summary>
+    public long GuestAllocatedClusters { get; init; }
+    public long FragmentedClusters { get; init; }
+    public long CompressedClusters { get; init; }
+
     /// <summary>One line per problem, as qemu-img check prints them ("ERROR ...", "Leaked cluster ...").</summary>
     public IReadOnlyList<string> Messages { get; init; } = [];
 

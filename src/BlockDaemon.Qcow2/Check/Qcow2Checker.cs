@@ -112,6 +112,8 @@ public static class Qcow2Checker
         private readonly List<string> _messages = [];
         private readonly List<(long Offset, ulong Entry, bool IsL1)> _copiedChecks = [];
         private long _corruptions;
+        // qemu-img check's fragmentation info (BlockFragInfo), over the active L2 tables only.
+        private long _guestAllocated, _fragmented, _compressed;
 
         public ulong[] Expected { get; private set; } = [];
         public long HighestReferenced { get; private set; }
@@ -176,9 +178,14 @@ public static class Qcow2Checker
                     _copiedChecks.Add((checked((long)l1Offset + i * 8), l1[i], true));
                 }
                 await file.ReadAsync((long)l2Offset, l2, ct).ConfigureAwait(false);
+                ulong nextContiguous = 0;
                 for (int j = 0; j < ClusterSize / entryBytes; j++)
                 {
                     ulong entry = BinaryPrimitives.ReadUInt64BigEndian(l2.AsSpan(j * entryBytes));
+                    if (active)
+                    {
+                        CountFragmentation(entry, ref nextContiguous);
+                    }
                     if ((entry & TableEntries.Compressed) != 0)
                     {
                         var (host, length) = TableEntries.CompressedExtent(entry, header.ClusterBits);
@@ -206,6 +213,31 @@ public static class Qcow2Checker
                     }
                 }
             }
+        }
+
+        // As QEMU counts it per L2 table: a compressed cluster is always fragmented; a standard
+        // one when it does not follow the previous one of the same table on the host.
+        private void CountFragmentation(ulong entry, ref ulong nextContiguous)
+        {
+            if ((entry & TableEntries.Compressed) != 0)
+            {
+                _guestAllocated++;
+                _compressed++;
+                _fragmented++;
+                return;
+            }
+            ulong hostOffset = entry & TableEntries.OffsetMask;
+            // Offset 0 is a real cluster in an external data file, told apart by COPIED.
+            if (hostOffset == 0 && (header.DataFile is null || (entry & TableEntries.Copied) == 0))
+            {
+                return;
+            }
+            _guestAllocated++;
+            if (nextContiguous != 0 && hostOffset != nextContiguous)
+            {
+                _fragmented++;
+            }
+            nextContiguous = hostOffset + (ulong)ClusterSize;
         }
 
         private async ValueTask CountSnapshotsAsync(CancellationToken ct)
@@ -359,6 +391,9 @@ public static class Qcow2Checker
                 AllocatedClusters = allocated,
                 TotalClusters = (header.Size + ClusterSize - 1) / ClusterSize,
                 ImageEndOffset = (HighestReferenced + 1) * ClusterSize,
+                GuestAllocatedClusters = _guestAllocated,
+                FragmentedClusters = _fragmented,
+                CompressedClusters = _compressed,
                 Messages = messages,
             };
         }

@@ -58,27 +58,24 @@ public static class BlockExportCommands
             // No node has dirty bitmaps yet, so the first one named is not found.
             throw QmpException.Generic($"Bitmap '{BitmapName(bitmaps[0]!)}' is not found");
         }
-        if (arguments["allocation-depth"]?.GetValue<bool>() == true)
-        {
-            throw QmpException.Generic("The qemu:allocation-depth context is not supported by blockd");
-        }
+        bool allocationDepth = arguments["allocation-depth"]?.GetValue<bool>() ?? false;
         NbdExport nbd;
         try
         {
-            nbd = NbdExport.Attach(context.Graph, node, name, description, writable, writeThrough);
+            nbd = NbdExport.Attach(context.Graph, node, name, description, writable, writeThrough, allocationDepth);
         }
         catch (BlockException e)
         {
             throw QmpErrors.From(e);
         }
-        context.Exports.Add(new BlockExport(id, nodeName, nbd));
+        context.Exports.Add(new BlockExport(id, nbd));
         return Task.FromResult<JsonNode?>(null);
     }
 
     private static string BitmapName(JsonNode bitmap) =>
         bitmap is JsonObject external ? external["name"]!.GetValue<string>() : bitmap.GetValue<string>();
 
-    private static async Task<JsonNode?> Delete(CommandContext context, JsonObject arguments)
+    internal static async Task<JsonNode?> Delete(CommandContext context, JsonObject arguments)
     {
         string id = arguments["id"]!.GetValue<string>();
         bool hard = arguments["mode"]?.GetValue<string>() == "hard";

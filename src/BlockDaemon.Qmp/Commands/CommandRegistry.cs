@@ -21,6 +21,10 @@ public sealed class CommandRegistry
         JobCommands.Register(registry);
         NbdServerCommands.Register(registry);
         BlockExportCommands.Register(registry);
+        NbdLegacyExportCommands.Register(registry);
+        TransactionCommands.Register(registry);
+        BlockJobCommands.Register(registry);
+        BlockStreamCommand.Register(registry);
         return registry;
     }
 

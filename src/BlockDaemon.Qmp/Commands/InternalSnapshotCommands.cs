@@ -21,39 +21,10 @@ public static class InternalSnapshotCommands
         registry.Add("blockdev-snapshot-delete-internal-sync", Delete);
     }
 
+    // A transaction of one action, as in QEMU.
     private static async Task<JsonNode?> Create(CommandContext context, JsonObject arguments)
     {
-        string device = arguments["device"]!.GetValue<string>();
-        string name = arguments["name"]!.GetValue<string>();
-        var node = RootNode(context, device);
-        if (node.ReadOnly)
-        {
-            throw QmpException.Generic($"Device '{device}' is read only");
-        }
-        var (target, snapshots) = SnapshotTarget(node);
-        if (snapshots is null)
-        {
-            throw QmpException.Generic($"Block format '{node.DriverName}' used by device '{device}' does not support internal snapshots");
-        }
-        if (name.Length == 0)
-        {
-            throw QmpException.Generic("Name is empty");
-        }
-        // The duplicate check sees the whole name; the snapshot gets the truncated one, as in qsd.
-        if (new SnapshotSelector(null, name).IndexIn(List(snapshots), s => s.Id, s => s.Name) >= 0)
-        {
-            throw QmpException.Generic($"Snapshot with name '{name}' already exists on device '{device}'");
-        }
-        var request = NewSnapshot.Now(Truncate(name, MaxNameBytes), TimeProvider.System);
-        try
-        {
-            await target.RunDrainedAsync(ct => snapshots.CreateSnapshotAsync(request, ct)).ConfigureAwait(false);
-        }
-        catch (BlockException e)
-        {
-            string reason = e.Errno != 0 ? Errno.Text(e.Errno) : e.Message;
-            throw QmpException.Generic($"Failed to create snapshot '{name}' on device '{device}': {reason}");
-        }
+        await Transactions.TransactionRunner.RunOneAsync(context, "blockdev-snapshot-internal-sync", arguments).ConfigureAwait(false);
         return null;
     }
 
@@ -88,7 +59,7 @@ public static class InternalSnapshotCommands
         }
     }
 
-    private static IReadOnlyList<ImageSnapshot> List(IInternalSnapshots snapshots)
+    internal static IReadOnlyList<ImageSnapshot> List(IInternalSnapshots snapshots)
     {
         try
         {
@@ -101,7 +72,7 @@ public static class InternalSnapshotCommands
     }
 
     /// <summary>QEMU's qmp_get_root_bs: a named backend's root, or a node that only backends use.</summary>
-    private static BlockNode RootNode(CommandContext context, string device)
+    internal static BlockNode RootNode(CommandContext context, string device)
     {
         var node = context.Graph.Users.FirstOrDefault(u => u.Name == device && u.Root is not null)?.Root!.Node
             ?? context.Graph.FindNode(device)
@@ -117,7 +88,7 @@ public static class InternalSnapshotCommands
     /// The node that keeps the snapshots: this one when its driver can, else (QEMU's
     /// bdrv_snapshot_fallback) its only child, e.g. a raw node over a qcow2 node.
     /// </summary>
-    private static (BlockNode Node, IInternalSnapshots? Snapshots) SnapshotTarget(BlockNode node)
+    internal static (BlockNode Node, IInternalSnapshots? Snapshots) SnapshotTarget(BlockNode node)
     {
         while (true)
         {
@@ -132,6 +103,8 @@ public static class InternalSnapshotCommands
             node = node.Children[0].Node;
         }
     }
+
+    internal static string TruncateName(string name) => Truncate(name, MaxNameBytes);
 
     private static string Truncate(string name, int maxBytes)
     {

@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 using System.Text.Json.Nodes;
+using BlockDaemon.Nbd.Tls;
 using BlockDaemon.Qmp.Exports;
 
 namespace BlockDaemon.Qmp.Commands;
@@ -23,11 +24,19 @@ public static class NbdServerCommands
         {
             throw QmpException.Generic("NBD server already running");
         }
-        // blockd has no TLS credential objects, so any id names one that does not exist. Without
-        // credentials an authorization object has nothing to authorize; qsd ignores it too.
+        NbdTlsCredentials? tls = null;
         if (arguments["tls-creds"]?.GetValue<string>() is { } creds)
         {
-            throw QmpException.Generic($"No TLS credentials with id '{creds}'");
+            tls = context.Exports.TlsCredentials.GetValueOrDefault(creds) ?? throw QmpException.Generic($"No TLS credentials with id '{creds}'");
+            if (tls.Endpoint != NbdTlsEndpoint.Server)
+            {
+                throw QmpException.Generic("Expected TLS credentials for a server endpoint");
+            }
+            // blockd has no authorization objects (authz-*), so it cannot check a client's name.
+            if (arguments["tls-authz"]?.GetValue<string>() is { } authz)
+            {
+                throw QmpException.Generic($"Cannot find object '{authz}': blockd has no authorization objects (tls-authz)");
+            }
         }
         var address = await SocketAddressParser.ParseAsync(arguments["addr"]!.AsObject(), legacyAddress).ConfigureAwait(false);
         if (address is UnixDomainSocketEndPoint unix && File.Exists(unix.ToString()))
@@ -36,7 +45,7 @@ public static class NbdServerCommands
             File.Delete(unix.ToString());
         }
         int max = (int)Math.Min(arguments["max-connections"]?.GetValue<long>() ?? 0, int.MaxValue);
-        context.Exports.StartServer(address, max);
+        context.Exports.StartServer(address, max, tls);
         return null;
     }
 

@@ -35,7 +35,7 @@ internal static class NodeFilename
         return node.FindChild("file") is not { } file || file.Node.Children.Count > 0 || NeedsJson(file.Node);
     }
 
-    private static string PlainName(BlockNode node) =>
+    internal static string PlainName(BlockNode node) =>
         node.FindChild("file") is { } file ? PlainName(file.Node) : node.Driver.DisplayName;
 
     /// <summary>

@@ -3,11 +3,12 @@ using BlockDaemon.Nbd.Server;
 namespace BlockDaemon.Qmp.Exports;
 
 /// <summary>An export added by block-export-add (blockd has NBD exports only).</summary>
-public sealed class BlockExport(string id, string nodeName, NbdExport nbd)
+public sealed class BlockExport(string id, NbdExport nbd)
 {
     public string Id { get; } = id;
 
-    public string NodeName { get; } = nodeName;
+    /// <summary>The node the export's edge points at now (an external snapshot moves it to the overlay).</summary>
+    public string NodeName => Nbd.Child.Node.NodeName;
 
     public NbdExport Nbd { get; } = nbd;
 

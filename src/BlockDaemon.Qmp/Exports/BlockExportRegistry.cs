@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using System.Text.Json.Nodes;
 using BlockDaemon.Core.Graph;
 using BlockDaemon.Nbd.Server;
+using BlockDaemon.Nbd.Tls;
 using BlockDaemon.Qmp.Server;
 using Microsoft.Extensions.Logging;
 
@@ -24,14 +25,20 @@ public sealed class BlockExportRegistry(BlockGraph graph, EventBus events, Contr
 
     public BlockExport? Find(string id) => _exports.Find(e => e.Id == id);
 
+    /// <summary>
+    /// The tls-creds-x509 objects by id (from --object), for nbd-server-start and the nbd client
+    /// driver. Objects of other types hold nothing blockd uses and are not kept here.
+    /// </summary>
+    public Dictionary<string, NbdTlsCredentials> TlsCredentials { get; } = new(StringComparer.Ordinal);
+
     /// <summary>Listens on <paramref name="address"/>; throws QmpException in qsd's words.</summary>
-    public void StartServer(EndPoint address, int maxConnections)
+    public void StartServer(EndPoint address, int maxConnections, NbdTlsCredentials? tls = null)
     {
         if (Server is not null)
         {
             throw QmpException.Generic("NBD server already running");
         }
-        var options = new NbdServerOptions { MaxConnections = maxConnections };
+        var options = new NbdServerOptions { MaxConnections = maxConnections, Tls = tls };
         try
         {
             Server = address is UnixDomainSocketEndPoint unix
@@ -82,7 +89,7 @@ public sealed class BlockExportRegistry(BlockGraph graph, EventBus events, Contr
         if (!hadClients || waitForClients)
         {
             await clientsGone.ConfigureAwait(false);
-            Finish(export);
+            await FinishAsync(export).ConfigureAwait(false);
             return;
         }
         _ = FinishLaterAsync(export, clientsGone, replySent ?? Task.CompletedTask);
@@ -94,21 +101,18 @@ public sealed class BlockExportRegistry(BlockGraph graph, EventBus events, Contr
     private async Task FinishLaterAsync(BlockExport export, Task clientsGone, Task replySent)
     {
         await Task.WhenAll(clientsGone, replySent).ConfigureAwait(false);
-        loop.Post(() =>
-        {
-            Finish(export);
-            return Task.CompletedTask;
-        });
+        loop.Post(() => FinishAsync(export));
     }
 
-    // Gives the node back and reports the export gone. Runs on the control loop.
-    private void Finish(BlockExport export)
+    // Gives the node back (closing it if nothing else owns or uses it, as an external
+    // snapshot's overlay) and reports the export gone. Runs on the control loop.
+    private async Task FinishAsync(BlockExport export)
     {
         if (!_exports.Remove(export))
         {
             return;
         }
-        export.Nbd.Detach(graph);
+        await export.Nbd.DetachAsync(graph).ConfigureAwait(false);
         events.Emit("BLOCK_EXPORT_DELETED", new JsonObject { ["id"] = export.Id });
     }
 

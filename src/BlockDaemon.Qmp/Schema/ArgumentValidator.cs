@@ -67,7 +67,7 @@ public sealed class ArgumentValidator
                     : throw TypeError(path, "string");
                 if (e.Values.All(x => x.Name != text))
                 {
-                    throw new QmpException(QmpErrorClass.GenericError, $"Parameter '{path}' does not accept value '{text}'");
+                    throw new QmpException(QmpErrorClass.GenericError, $"Parameter '{name}' does not accept value '{text}'");
                 }
                 return JsonValue.Create(text);
             case StructDefinition s:

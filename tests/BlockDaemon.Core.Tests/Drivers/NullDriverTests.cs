@@ -45,7 +45,7 @@ public sealed class NullDriverTests
         await t.AddAsync(Opt.Null("plain"), Ct);
         await t.AddAsync(Opt.Null("zeroes", ("read-zeroes", true)), Ct);
         Assert.Equal(BlockStatusFlags.Data, (await t.Attach("plain", ConsistentRead).BlockStatusAsync(0, 4096, Ct)).Flags);
-        Assert.Equal(BlockStatusFlags.Zero, (await t.Attach("zeroes", ConsistentRead).BlockStatusAsync(0, 4096, Ct)).Flags);
+        Assert.Equal(BlockStatusFlags.Zero | BlockStatusFlags.Allocated, (await t.Attach("zeroes", ConsistentRead).BlockStatusAsync(0, 4096, Ct)).Flags);
     }
 
     [Fact]

@@ -74,4 +74,55 @@ public class NbdClientReconnectTests
         Assert.Equal(BlockErrorKind.IoError, e.Kind);
         Assert.True(watch.Elapsed < TimeSpan.FromSeconds(0.9), watch.Elapsed.ToString());
     }
+
+    [Theory]
+    [InlineData(1L)]
+    [InlineData(0L)]
+    public async Task After_the_window_the_driver_reconnects_in_the_background(long reconnectDelay)
+    {
+        ExternalTools.Require("qemu-img", "qemu-nbd", "qemu-io");
+        using var dir = new TempDirectory("blockd-nbdc-");
+        string image = dir["disk.raw"];
+        await ExternalTools.RunAsync("qemu-img", ["create", "-f", "raw", image, "1M"], Ct);
+        var first = await QemuNbdProcess.StartAsync(dir["nbd.sock"], image, "raw", "disk");
+        QemuNbdProcess? second = null;
+        try
+        {
+            await using var g = new TestGraph();
+            g.Graph.RegisterDriver(new NbdClientDriverFactory());
+            await g.AddAsync(NbdNodes.Unix("n", first.SocketPath, "disk", ("reconnect-delay", reconnectDelay)), Ct);
+            var client = g.Attach("n", BlockPermissions.ConsistentRead | BlockPermissions.Write);
+            first.Kill();
+            var e = await Assert.ThrowsAsync<BlockException>(async () =>
+                await client.ReadAsync(0, new byte[4096], Ct).AsTask().WaitAsync(TimeSpan.FromSeconds(10), Ct));
+            Assert.Equal(BlockErrorKind.IoError, e.Kind);
+
+            // No request is made while the server comes back: the driver finds it by itself.
+            await ExternalTools.RunAsync("qemu-io", ["-f", "raw", "-c", "write -P 0x5c 0 4096", image], Ct);
+            File.Delete(dir["nbd.sock"]);
+            second = await QemuNbdProcess.StartAsync(dir["nbd.sock"], image, "raw", "disk");
+            byte[] seen = new byte[4096];
+            bool read = false;
+            // The background attempts back off up to 16 s, so allow a few rounds.
+            for (int i = 0; i < 200 && !read; i++)
+            {
+                try
+                {
+                    await client.ReadAsync(0, seen, Ct);
+                    read = true;
+                }
+                catch (BlockException failed) when (failed.Kind == BlockErrorKind.IoError)
+                {
+                    await Task.Delay(250, Ct);
+                }
+            }
+            Assert.True(read, "the driver did not reconnect in the background");
+            Assert.All(seen, b => Assert.Equal(0x5c, b));
+        }
+        finally
+        {
+            first.Dispose();
+            second?.Dispose();
+        }
+    }
 }

@@ -34,7 +34,7 @@ public class HandshakeTests
         Assert.Equal("base:allocation", Encoding.UTF8.GetString(context.Data.AsSpan(4)));
         Assert.Equal(NbdOptionReplyType.Ack, (await c.ReadOptionReplyAsync()).Type);
 
-        // qemu: contexts are not known yet, so the query lists nothing (qsd lists its qemu: contexts).
+        // This export offers no qemu: contexts (no allocation-depth, no bitmaps), so the query lists nothing.
         await c.SendOptionAsync(NbdOption.ListMetaContext, RawNbdClient.MetaContextData("disk", "qemu:"));
         Assert.Equal(NbdOptionReplyType.Ack, (await c.ReadOptionReplyAsync()).Type);
 

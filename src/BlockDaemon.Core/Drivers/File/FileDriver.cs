@@ -11,12 +11,13 @@ namespace BlockDaemon.Core.Drivers.File;
 /// shared file position). The size is rounded up to 512 bytes like QEMU's; what lies past the
 /// real end of the file reads as zeroes.
 /// </summary>
-public sealed class FileDriver : IBlockDriver
+public sealed partial class FileDriver : IBlockDriver
 {
     private const int SectorSize = 512;
-    private readonly SafeFileHandle _handle;
-    private readonly int _fd;
-    private readonly ImageLocks? _locks;
+    // Replaced only by ReopenAsync, with the node drained.
+    private SafeFileHandle _handle;
+    private int _fd;
+    private ImageLocks? _locks;
     private BlockPermissions _perm;
     private BlockPermissions _shared = BlockPermissions.All;
     private long _length;
@@ -122,25 +123,28 @@ public sealed class FileDriver : IBlockDriver
         }, ct));
     }
 
+    // Holes count as allocated, as QEMU's generic layer counts any DATA or ZERO answer of a
+    // protocol node: only formats with a backing file can leave a range to a lower layer.
     public ValueTask<BlockStatus> BlockStatusAsync(long offset, long length, CancellationToken ct)
     {
         long fileSize = RandomAccess.GetLength(_handle);
         if (offset >= fileSize)
         {
-            return ValueTask.FromResult(new BlockStatus(length, BlockStatusFlags.Zero));
+            return ValueTask.FromResult(new BlockStatus(length, BlockStatusFlags.Zero | BlockStatusFlags.Allocated));
         }
         long data = Native.Lseek(_fd, offset, Native.SeekData);
         if (data < 0)
         {
             int errno = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
             // ENXIO: no data after offset (a trailing hole); anything else: assume data.
+            // A hole maps onto the file itself too (QEMU's file-posix reports OFFSET_VALID for it).
             return ValueTask.FromResult(errno == Native.ENxio
-                ? new BlockStatus(length, BlockStatusFlags.Zero)
+                ? new BlockStatus(length, BlockStatusFlags.Zero | BlockStatusFlags.Allocated, offset)
                 : new BlockStatus(length, BlockStatusFlags.Data | BlockStatusFlags.Allocated, offset));
         }
         if (data > offset)
         {
-            return ValueTask.FromResult(new BlockStatus(Math.Min(length, data - offset), BlockStatusFlags.Zero));
+            return ValueTask.FromResult(new BlockStatus(Math.Min(length, data - offset), BlockStatusFlags.Zero | BlockStatusFlags.Allocated, offset));
         }
         long hole = Native.Lseek(_fd, offset, Native.SeekHole);
         long dataEnd = hole > offset ? hole : offset + length;

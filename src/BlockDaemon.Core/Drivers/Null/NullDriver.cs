@@ -46,7 +46,7 @@ public sealed class NullDriver : IBlockDriver
     public async ValueTask<BlockStatus> BlockStatusAsync(long offset, long length, CancellationToken ct)
     {
         await DelayAsync(ct).ConfigureAwait(false);
-        return new BlockStatus(length, _readZeroes ? BlockStatusFlags.Zero : BlockStatusFlags.Data);
+        return new BlockStatus(length, _readZeroes ? BlockStatusFlags.Zero | BlockStatusFlags.Allocated : BlockStatusFlags.Data);
     }
 
     public ValueTask TruncateAsync(long length, CancellationToken ct) => ValueTask.CompletedTask;

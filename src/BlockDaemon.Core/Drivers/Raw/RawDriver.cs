@@ -40,11 +40,17 @@ public sealed class RawDriver : IBlockDriver
     public string DisplayName => _file.Node.Driver.DisplayName;
     public long? AllocatedBytes => _file.Node.Driver.AllocatedBytes;
 
-    public ValueTask ReadAsync(long offset, Memory<byte> buffer, CancellationToken ct) =>
-        _file.ReadAsync(_offset + offset, buffer, ct);
+    public ValueTask ReadAsync(long offset, Memory<byte> buffer, CancellationToken ct)
+    {
+        _file.RaiseDebugEvent(DebugEvent.ReadAio);
+        return _file.ReadAsync(_offset + offset, buffer, ct);
+    }
 
-    public ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data, WriteFlags flags, CancellationToken ct) =>
-        _file.WriteAsync(_offset + offset, data, flags, ct);
+    public ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data, WriteFlags flags, CancellationToken ct)
+    {
+        _file.RaiseDebugEvent(DebugEvent.WriteAio);
+        return _file.WriteAsync(_offset + offset, data, flags, ct);
+    }
 
     public ValueTask WriteZeroesAsync(long offset, long length, WriteFlags flags, CancellationToken ct) =>
         _file.WriteZeroesAsync(_offset + offset, length, flags, ct);

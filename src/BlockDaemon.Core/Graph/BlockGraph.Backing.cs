@@ -1,0 +1,67 @@
+using BlockDaemon.Core.Errors;
+using BlockDaemon.Core.Io;
+
+namespace BlockDaemon.Core.Graph;
+
+public sealed partial class BlockGraph
+{
+    /// <summary>
+    /// Points <paramref name="overlay"/>'s backing link at <paramref name="newBacking"/> (null: no
+    /// backing) in memory, with the overlay drained. Nodes that drop out of the chain and are used
+    /// by nobody else are closed, as QEMU closes them. The image header is not touched: callers
+    /// rewrite it with <see cref="IBackingLink.WriteBackingFileAsync"/> after flushing the data
+    /// that makes the new link correct.
+    /// </summary>
+    public async ValueTask ReplaceBackingAsync(BlockNode overlay, BlockNode? newBacking, CancellationToken ct = default)
+    {
+        if (overlay.Driver is not IBackingLink link)
+        {
+            throw new BlockException(BlockErrorKind.NotSupported, $"Node '{overlay.NodeName}' has no backing file link");
+        }
+        await overlay.Requests.DrainAsync(ct).ConfigureAwait(false);
+        BlockChild? old;
+        try
+        {
+            old = link.Backing;
+            var edge = newBacking is null ? null : Link(overlay, newBacking, "backing", BlockPermissions.None, BlockPermissions.All);
+            link.ReplaceBacking(edge);
+            if (old is not null)
+            {
+                Unlink(old);
+            }
+            try
+            {
+                PermissionUpdate.Refresh(newBacking is null ? [overlay] : [overlay, newBacking]);
+            }
+            catch
+            {
+                if (edge is not null)
+                {
+                    Unlink(edge);
+                }
+                if (old is not null)
+                {
+                    old.Node.Parents.Insert(0, old);
+                    overlay.Children.Add(old);
+                }
+                link.ReplaceBacking(old);
+                throw;
+            }
+        }
+        finally
+        {
+            overlay.Requests.EndDrain();
+        }
+        if (old is not null && !old.Node.MonitorOwned && old.Node.Parents.Count == 0 && _nodes.ContainsKey(old.Node.NodeName))
+        {
+            await CloseNodeAsync(old.Node, ct).ConfigureAwait(false);
+        }
+        else if (old is not null)
+        {
+            PermissionUpdate.Refresh([old.Node]);
+        }
+    }
+
+    /// <summary>The backing node of <paramref name="node"/>, or null.</summary>
+    public static BlockNode? BackingOf(BlockNode node) => (node.Driver as IBackingLink)?.Backing?.Node;
+}

@@ -1,0 +1,114 @@
+namespace BlockDaemon.Core.Jobs;
+
+// What block jobs add to the engine: READY, and the pause an I/O error policy asks for.
+public sealed partial class Job
+{
+    /// <summary>
+    /// job_transition_to_ready: the job's work has caught up and job-complete may end it. Runs on
+    /// the control loop; the driver's hook sends BLOCK_JOB_READY after the status change.
+    /// </summary>
+    public void TransitionToReady()
+    {
+        Transition(JobStatus.Ready);
+        Driver.OnReady(this);
+    }
+
+    /// <summary>READY or STANDBY: job-complete is accepted.</summary>
+    public bool IsReady => Status is JobStatus.Ready or JobStatus.Standby;
+
+    /// <summary>
+    /// on-error=stop (block_job_error_action): the job pauses at its next pause point as if the
+    /// user had paused it, so that job-resume lets it go on. No-op when already user-paused.
+    /// </summary>
+    public void PauseForError()
+    {
+        if (UserPaused)
+        {
+            return;
+        }
+        Pause();
+        UserPaused = true;
+    }
+}
+
+public sealed partial class Job
+{
+    /// <summary>
+    /// job_early_fail: a job that failed while being set up (after it was CREATED, before it was
+    /// started) goes straight to NULL and disappears, as qsd shows (created, then null).
+    /// </summary>
+    public void EarlyFail()
+    {
+        if (Started)
+        {
+            throw new InvalidOperationException($"Job '{Id}' has already started");
+        }
+        Transition(JobStatus.Null);
+        _manager.Remove(this);
+        Dispose();
+    }
+}
+
+// job_sleep_ns: a sleep (a rate-limit wait) that is also a pause point. A pause requested while
+// the job sleeps takes effect at once, on the loop, so its event precedes the command's reply
+// as in qsd, where job_pause enters the sleeping coroutine.
+public sealed partial class Job
+{
+    private readonly Lock _sleepLock = new();
+    private TaskCompletionSource? _sleeper;
+    private Task? _resumedAfterSleep;
+
+    /// <summary>Sleeps up to <paramref name="delay"/>; returns early when cancelled, later when paused meanwhile (after the resume).</summary>
+    public async ValueTask SleepAsync(TimeSpan delay, CancellationToken ct)
+    {
+        var wake = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        lock (_sleepLock)
+        {
+            if (PauseCount > 0 || IsCancelled)
+            {
+                return;
+            }
+            _sleeper = wake;
+        }
+        Busy = false;
+        try
+        {
+            await wake.Task.WaitAsync(delay, ct).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            // The normal end of a sleep.
+        }
+        catch (OperationCanceledException)
+        {
+            // Cancelled: the caller checks its token.
+        }
+        Task? resumed;
+        lock (_sleepLock)
+        {
+            _sleeper = null;
+            resumed = _resumedAfterSleep;
+            _resumedAfterSleep = null;
+        }
+        if (resumed is not null)
+        {
+            await resumed.ConfigureAwait(false);
+        }
+        Busy = true;
+    }
+
+    // Called on the loop by UserPause: a sleeping job goes to PAUSED now.
+    private void PauseSleeper()
+    {
+        lock (_sleepLock)
+        {
+            if (_sleeper is not { } sleeper)
+            {
+                return;
+            }
+            _sleeper = null;
+            _resumedAfterSleep = EnterPause();
+            sleeper.TrySetResult();
+        }
+    }
+}

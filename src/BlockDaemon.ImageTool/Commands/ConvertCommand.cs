@@ -1,0 +1,136 @@
+using BlockDaemon.Core.Errors;
+using BlockDaemon.Core.Graph;
+using BlockDaemon.Core.Io;
+using BlockDaemon.ImageTool.Cli;
+
+namespace BlockDaemon.ImageTool.Commands;
+
+/// <summary>
+/// `convert [-c] [-f FMT] [-n] [-O FMT] [-B BACKING [-F FMT]] [-o OPTIONS] [-m N] [-W] [-S SIZE]
+/// [-p] [-q] [-U] SOURCE... TARGET`: copies what the sources read (concatenated) into a new
+/// image, or with -n into an existing one. Ranges the source chain knows to be zero, and
+/// blocks of -S bytes (default 4k) that read as zeroes, are not written to a target that
+/// already reads as zeroes there. With -B the target gets that backing file and only what the
+/// top source image itself allocates is copied. Sources are opened and every option checked
+/// before the target is created.
+/// </summary>
+public static class ConvertCommand
+{
+    private static readonly OptionSpec[] Specs =
+    [
+        new('f', null, true, "f"),
+        new('O', null, true, "O"),
+        new('B', null, true, "B"),
+        new('F', null, true, "F"),
+        new('o', null, true, "o"),
+        new('c', null, false, "c"),
+        new('n', null, false, "n"),
+        new('m', null, true, "m"),
+        new('W', null, false, "W"),
+        new('S', null, true, "S"),
+        new('p', null, false, "p"),
+        new('q', null, false, "q"),
+        new('U', "force-share", false, "U"),
+        new('T', null, true, "T"),
+        new('t', null, true, "t"),
+        new('h', "help", false, "help"),
+    ];
+
+    public static async ValueTask<int> RunAsync(IReadOnlyList<string> args, TextWriter stdout, TextWriter stderr, CancellationToken ct)
+    {
+        var opts = Getopt.Parse(args, Specs);
+        if (opts.Has("help"))
+        {
+            stdout.Write(Help.Text);
+            return 0;
+        }
+        string outFormat = opts.Last("O") ?? "raw";
+        if (CreateOptionList.WantsHelp(opts.All("o")))
+        {
+            ImageOpener.CheckFormat(outFormat);
+            stdout.Write(CreateOptionList.For(outFormat).HelpText(outFormat));
+            return 0;
+        }
+        int workers = 8;
+        if (opts.Last("m") is { } m && (!int.TryParse(m, out workers) || workers < 1 || workers > 16))
+        {
+            throw new ToolException("Invalid number of coroutines. Allowed number of coroutines is between 1 and 16");
+        }
+        long sparse = 4096;
+        if (opts.Last("S") is { } s && (!Sizes.TryParse(s, out sparse, out _) || sparse % 512 != 0))
+        {
+            throw new ToolException("Invalid buffer size for sparse output specified. Valid sizes are multiples of 512 up to 2 MiB.");
+        }
+        if (opts.Operands.Count < 2)
+        {
+            throw new ToolException("Must specify image file name");
+        }
+        bool compress = opts.Has("c"), noCreate = opts.Has("n"), quiet = opts.Has("q");
+        string? backing = opts.Last("B");
+        string target = opts.Operands[^1];
+        ImageOpener.CheckFormat(outFormat);
+        if (backing is not null && opts.Last("F") is null && !noCreate)
+        {
+            throw new ToolException("Use of backing file requires explicit backing format");
+        }
+        if (noCreate && (backing is not null || opts.All("o").Any()))
+        {
+            throw new ToolException(backing is not null ? "Use of -B is not supported with -n" : "Use of -o is not supported with -n");
+        }
+        var sources = new List<OpenedImage>();
+        try
+        {
+            foreach (string name in opts.Operands.Take(opts.Operands.Count - 1))
+            {
+                sources.Add(await ImageOpener.OpenAsync(name, opts.Last("f"), new OpenMode { ForceShare = opts.Has("U") }, ct).ConfigureAwait(false));
+            }
+            if (compress && outFormat != "qcow2")
+            {
+                throw new ToolException("Compression not supported for this file format");
+            }
+            long total = sources.Sum(x => x.Root.Length);
+            if (!noCreate)
+            {
+                var list = CreateOptionList.For(outFormat);
+                foreach (string o in opts.All("o"))
+                {
+                    list.Parse(o);
+                }
+                if (backing is not null)
+                {
+                    list.Set("backing_file", backing);
+                    list.Set("backing_fmt", opts.Last("F")!);
+                }
+                await ImageCreator.CreateAsync(new CreateRequest { Filename = target, Format = outFormat, Options = list, Size = total, Quiet = true }, stdout, ct).ConfigureAwait(false);
+            }
+            await using var output = await ImageOpener.OpenAsync(target, outFormat, new OpenMode { Writable = true }, ct).ConfigureAwait(false);
+            var copier = new ImageCopier
+            {
+                Target = output.Root,
+                // A fresh image without a backing file reads as zeroes wherever nothing is written.
+                TargetReadsZero = !noCreate && backing is null,
+                TopOnly = backing is not null,
+                Compress = compress,
+                SparseSize = (int)sparse,
+                Workers = opts.Has("W") ? workers : 1,
+                Progress = new Progress(opts.Has("p") && !quiet, stdout),
+            };
+            try
+            {
+                await copier.CopyAsync([.. sources.Select(x => x.Root)], ct).ConfigureAwait(false);
+            }
+            catch (BlockException e)
+            {
+                throw new ToolException($"error while converting {outFormat}: {e.Message}");
+            }
+            return 0;
+        }
+        finally
+        {
+            foreach (var source in sources)
+            {
+                await source.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+    }
+}

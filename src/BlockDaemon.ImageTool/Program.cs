@@ -1,0 +1,3 @@
+using BlockDaemon.ImageTool;
+
+return await ImageTool.RunAsync(args, Console.Out, Console.Error, CancellationToken.None).ConfigureAwait(false);

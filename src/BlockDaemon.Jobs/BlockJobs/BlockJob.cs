@@ -1,0 +1,178 @@
+using BlockDaemon.Core.Errors;
+using BlockDaemon.Core.Graph;
+using BlockDaemon.Core.Jobs;
+using BlockDaemon.Jobs.Copy;
+
+namespace BlockDaemon.Jobs.BlockJobs;
+
+/// <summary>
+/// What every block job shares (QEMU's blockjob.c): speed, the on-error policy and I/O status,
+/// the BLOCK_JOB_* events, the nodes it blocks (op blockers) and the users it attached, all
+/// released in <see cref="CleanAsync"/>. Subclasses do their work in <see cref="RunCoreAsync"/>,
+/// usually with a <see cref="CopyEngine"/>.
+/// </summary>
+public abstract class BlockJob : JobDriver, ICopyJob
+{
+    private readonly List<BlockNode> _blocked = [];
+    private readonly List<BlockUser> _users = [];
+    private Job? _job;
+
+    protected BlockJob(BlockGraph graph, IBlockJobEvents events, OnErrorPolicy onError)
+    {
+        Graph = graph;
+        Events = events;
+        OnError = onError;
+    }
+
+    protected BlockGraph Graph { get; }
+    public IBlockJobEvents Events { get; }
+    public OnErrorPolicy OnError { get; }
+    public IoStatus IoStatus { get; private set; }
+    public RateLimiter Limiter { get; } = new();
+
+    /// <summary>The engine's job; set when the job is created.</summary>
+    public Job Job => _job ?? throw new InvalidOperationException("The block job has no job yet");
+
+    /// <summary>The op blocker text other commands see ("block device is in use by block job: stream").</summary>
+    public string BlockerReason => $"block device is in use by block job: {Type.ToQapi()}";
+
+    /// <summary>Ties the driver to its engine job (right after JobManager.Create).</summary>
+    public void Attach(Job job) => _job = job;
+
+    /// <summary>block_job_set_speed: the verb check, then the value.</summary>
+    public void SetSpeed(long speed)
+    {
+        Job.ApplyVerb(JobVerb.SetSpeed);
+        if (speed < 0)
+        {
+            throw BlockException.Invalid("Parameter 'speed' expects a non-negative value");
+        }
+        Job.Speed = speed;
+        Limiter.Speed = speed;
+    }
+
+    /// <summary>Puts an op blocker on a node for the job's life (block_job_add_bdrv).</summary>
+    protected void Block(BlockNode node)
+    {
+        node.AddBlocker(BlockerReason);
+        _blocked.Add(node);
+    }
+
+    /// <summary>Attaches a user edge to a node, released when the job ends.</summary>
+    protected BlockChild Use(BlockNode node, BlockPermissions perm, BlockPermissions shared)
+    {
+        var user = Graph.AttachUser(null, node, perm, shared);
+        _users.Add(user);
+        return user.Root!;
+    }
+
+    public sealed override async ValueTask RunAsync(Job job, CancellationToken ct)
+    {
+        try
+        {
+            await RunCoreAsync(job, ct).ConfigureAwait(false);
+        }
+        catch (BlockException e) when (e.Kind is BlockErrorKind.IoError or BlockErrorKind.NoSpace or BlockErrorKind.OutOfRange
+                                         or BlockErrorKind.ReadOnly or BlockErrorKind.Corrupt)
+        {
+            // A block job's error is the errno's text, as QEMU reports job->ret.
+            throw new BlockException(e.Kind, Errno.Text(ErrnoOf(e)), e);
+        }
+    }
+
+    protected abstract ValueTask RunCoreAsync(Job job, CancellationToken ct);
+
+    public override void UserResume(Job job) => IoStatus = IoStatus.Ok;
+
+    public override ValueTask CleanAsync(Job job)
+    {
+        foreach (var node in _blocked)
+        {
+            node.RemoveBlocker(BlockerReason);
+        }
+        _blocked.Clear();
+        foreach (var user in _users)
+        {
+            Graph.DetachUser(user);
+        }
+        _users.Clear();
+        return ValueTask.CompletedTask;
+    }
+
+    public override void OnPending(Job job) => Events.Pending(Type.ToQapi(), job.Id!);
+
+    public override void OnReady(Job job) => Events.Ready(Snapshot(job));
+
+    public override void OnFinalized(Job job, bool cancelled)
+    {
+        if (cancelled)
+        {
+            Events.Cancelled(Snapshot(job));
+        }
+        else
+        {
+            Events.Completed(Snapshot(job), job.Error);
+        }
+    }
+
+    public BlockJobSnapshot Snapshot(Job job) => new(Type.ToQapi(), job.Id!, job.Progress.Total, job.Progress.Current, job.Speed);
+
+    // ICopyJob: what the copy engine asks of the job.
+    bool ICopyJob.PauseRequested => Job.PauseCount > 0;
+
+    ValueTask ICopyJob.PausePointAsync() => Job.PausePointAsync();
+
+    ValueTask ICopyJob.SleepAsync(TimeSpan delay, CancellationToken ct) => Job.SleepAsync(delay, ct);
+
+    void ICopyJob.ReportProgress(long bytes) => Job.Progress.Update(bytes);
+
+    void ICopyJob.SetTotal(long bytes) => Job.Progress.SetRemaining(bytes);
+
+    async ValueTask<CopyErrorAction> ICopyJob.OnErrorAsync(CopyOperation operation, Exception error)
+    {
+        if (error is not BlockException blockError)
+        {
+            return CopyErrorAction.Fail;
+        }
+        var action = await Job.OnControlLoopAsync(() => Task.FromResult(ErrorAction(operation == CopyOperation.Read, ErrnoOf(blockError))))
+            .ConfigureAwait(false);
+        return action switch
+        {
+            BlockErrorAction.Ignore => CopyErrorAction.Ignore,
+            BlockErrorAction.Stop => CopyErrorAction.Retry,
+            _ => CopyErrorAction.Fail,
+        };
+    }
+
+    // block_job_error_action, on the control loop.
+    private BlockErrorAction ErrorAction(bool read, int errno)
+    {
+        var action = OnError switch
+        {
+            OnErrorPolicy.Ignore => BlockErrorAction.Ignore,
+            OnErrorPolicy.Stop => BlockErrorAction.Stop,
+            OnErrorPolicy.Report => BlockErrorAction.Report,
+            _ => errno == NoSpaceErrno ? BlockErrorAction.Stop : BlockErrorAction.Report,
+        };
+        if (action == BlockErrorAction.Stop)
+        {
+            Job.PauseForError();
+            if (IoStatus == IoStatus.Ok)
+            {
+                IoStatus = errno == NoSpaceErrno ? IoStatus.NoSpace : IoStatus.Failed;
+            }
+        }
+        Events.Error(Job.Id!, read, action);
+        return action;
+    }
+
+    private const int NoSpaceErrno = 28;
+
+    private static int ErrnoOf(BlockException e) => e.Errno != 0 ? e.Errno : e.Kind switch
+    {
+        BlockErrorKind.NoSpace => NoSpaceErrno,
+        BlockErrorKind.ReadOnly => Errno.EPerm,
+        BlockErrorKind.OutOfRange => Errno.EInval,
+        _ => Errno.EIo,
+    };
+}

@@ -1,0 +1,266 @@
+using BlockDaemon.Core.Graph;
+using BlockDaemon.Core.Io;
+
+namespace BlockDaemon.Jobs.Copy;
+
+/// <summary>
+/// Moves a range from a source edge to a target edge for a job (stream, commit; mirror and backup
+/// later). A plan says per range whether to copy, write zeroes or skip, so holes and zeroes are
+/// never moved as data. Chunks run several at a time with pooled, aligned buffers; the rate limit
+/// is paid before each chunk; pause points come between chunks, with nothing in flight. Progress
+/// grows as chunks finish (skipped ranges included) and ends equal to the total.
+/// </summary>
+public sealed class CopyEngine
+{
+    // A sleeping job re-reads its speed at least this often (block-job-set-speed).
+    private static readonly TimeSpan MaxSleep = TimeSpan.FromMilliseconds(100);
+    private readonly BlockChild _source;
+    private readonly BlockChild _target;
+    private readonly Func<long, long, CancellationToken, ValueTask<CopyExtent>> _plan;
+    private readonly CopyOptions _options;
+
+    public CopyEngine(BlockChild source, BlockChild target, Func<long, long, CancellationToken, ValueTask<CopyExtent>> plan, CopyOptions? options = null)
+    {
+        _source = source;
+        _target = target;
+        _plan = plan;
+        _options = options ?? new CopyOptions();
+        if (_options.ChunkSize <= 0 || _options.MaxInFlight <= 0 || _options.MaxPlanLength <= 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), "Chunk size, requests in flight and plan length must be positive");
+        }
+    }
+
+    /// <summary>
+    /// Copies [start, end). Throws the first error the job's policy did not ignore; when errors
+    /// were ignored the copy goes to the end and then throws the first of them, as QEMU's jobs
+    /// end with the error they ignored. Cancellation lets in-flight chunks finish first.
+    /// </summary>
+    public async ValueTask RunAsync(ICopyJob job, long start, long end, CancellationToken ct)
+    {
+        job.SetTotal(end - start);
+        using var flight = new Flight(_options.MaxInFlight);
+        Exception? ignored = null;
+        long offset = start;
+        try
+        {
+            while (offset < end)
+            {
+                if (job.PauseRequested)
+                {
+                    ignored ??= await SettleAsync(job, flight, ct).ConfigureAwait(false);
+                    await job.PausePointAsync().ConfigureAwait(false);
+                }
+                ct.ThrowIfCancellationRequested();
+                if (flight.HasFailures)
+                {
+                    ignored ??= await SettleAsync(job, flight, ct).ConfigureAwait(false);
+                }
+                var extent = await _plan(offset, Math.Min(end - offset, _options.MaxPlanLength), ct).ConfigureAwait(false);
+                long length = Math.Clamp(extent.Length, 1, end - offset);
+                if (extent.Action == CopyAction.Skip)
+                {
+                    job.ReportProgress(length);
+                    offset += length;
+                    continue;
+                }
+                length = Math.Min(length, _options.ChunkSize);
+                if (job.Limiter.Delay() > TimeSpan.Zero)
+                {
+                    // Nothing in flight while the job sleeps: a pause during the sleep is a real one.
+                    ignored ??= await SettleAsync(job, flight, ct).ConfigureAwait(false);
+                    for (var delay = job.Limiter.Delay(); delay > TimeSpan.Zero; delay = job.Limiter.Delay())
+                    {
+                        await job.SleepAsync(delay < MaxSleep ? delay : MaxSleep, ct).ConfigureAwait(false);
+                        ct.ThrowIfCancellationRequested();
+                    }
+                }
+                job.Limiter.Account(length);
+                await flight.EnterAsync(ct).ConfigureAwait(false);
+                var chunk = new Chunk(offset, (int)length, extent.Action);
+                flight.Track(RunChunkAsync(job, flight, chunk, ct));
+                offset += length;
+            }
+            ignored ??= await SettleAsync(job, flight, ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            // Never leave chunks running behind the caller's back (cancel, pause, failure).
+            await flight.WhenIdleAsync().ConfigureAwait(false);
+        }
+        if (ignored is not null)
+        {
+            throw ignored;
+        }
+    }
+
+    private async Task RunChunkAsync(ICopyJob job, Flight flight, Chunk chunk, CancellationToken ct)
+    {
+        try
+        {
+            var failure = await CopyChunkAsync(chunk, ct).ConfigureAwait(false);
+            if (failure is null)
+            {
+                job.ReportProgress(chunk.Length);
+            }
+            else
+            {
+                flight.Fail(chunk, failure.Value.Operation, failure.Value.Error);
+            }
+        }
+        finally
+        {
+            flight.Exit();
+        }
+    }
+
+    private async ValueTask<(CopyOperation Operation, Exception Error)?> CopyChunkAsync(Chunk chunk, CancellationToken ct)
+    {
+        if (chunk.Action == CopyAction.Zero)
+        {
+            try
+            {
+                await _target.WriteZeroesAsync(chunk.Offset, chunk.Length, WriteFlags.None, ct).ConfigureAwait(false);
+                return null;
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                return (CopyOperation.Write, e);
+            }
+        }
+        using var buffer = AlignedBufferPool.Rent(chunk.Length);
+        var memory = buffer.Memory[..chunk.Length];
+        try
+        {
+            await _source.ReadAsync(chunk.Offset, memory, ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            return (CopyOperation.Read, e);
+        }
+        try
+        {
+            if (memory.Span.IndexOfAnyExcept((byte)0) < 0)
+            {
+                await _target.WriteZeroesAsync(chunk.Offset, chunk.Length, WriteFlags.None, ct).ConfigureAwait(false);
+            }
+            else
+            {
+                await _target.WriteAsync(chunk.Offset, memory, WriteFlags.None, ct).ConfigureAwait(false);
+            }
+            return null;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            return (CopyOperation.Write, e);
+        }
+    }
+
+    // Waits for every chunk in flight, then puts each failed one to the job's policy: returns the
+    // first ignored error, throws on Fail, and runs Retry chunks again (the policy paused the job).
+    private async ValueTask<Exception?> SettleAsync(ICopyJob job, Flight flight, CancellationToken ct)
+    {
+        await flight.WhenIdleAsync().ConfigureAwait(false);
+        Exception? ignored = null;
+        foreach (var (chunk, operation, error) in flight.TakeFailures())
+        {
+            var failure = (Operation: operation, Error: error);
+            while (true)
+            {
+                var action = await job.OnErrorAsync(failure.Operation, failure.Error).ConfigureAwait(false);
+                if (action == CopyErrorAction.Fail)
+                {
+                    throw failure.Error;
+                }
+                if (action == CopyErrorAction.Ignore)
+                {
+                    ignored ??= failure.Error;
+                    job.ReportProgress(chunk.Length);
+                    break;
+                }
+                await job.PausePointAsync().ConfigureAwait(false);
+                ct.ThrowIfCancellationRequested();
+                if (await CopyChunkAsync(chunk, ct).ConfigureAwait(false) is not { } again)
+                {
+                    job.ReportProgress(chunk.Length);
+                    break;
+                }
+                failure = again;
+            }
+        }
+        return ignored;
+    }
+
+    private readonly record struct Chunk(long Offset, int Length, CopyAction Action);
+
+    // The chunks in flight: a slot per chunk, the failures they left, and a way to wait for none.
+    private sealed class Flight(int slots) : IDisposable
+    {
+        private readonly SemaphoreSlim _slots = new(slots, slots);
+        private readonly Lock _lock = new();
+        private readonly List<(Chunk, CopyOperation, Exception)> _failures = [];
+        private readonly List<Task> _running = [];
+
+        public bool HasFailures
+        {
+            get
+            {
+                lock (_lock)
+                {
+                    return _failures.Count > 0;
+                }
+            }
+        }
+
+        public Task EnterAsync(CancellationToken ct) => _slots.WaitAsync(ct);
+
+        public void Dispose() => _slots.Dispose();
+
+        public void Exit() => _slots.Release();
+
+        public void Track(Task task)
+        {
+            lock (_lock)
+            {
+                _running.RemoveAll(t => t.IsCompleted);
+                _running.Add(task);
+            }
+        }
+
+        public void Fail(Chunk chunk, CopyOperation operation, Exception error)
+        {
+            lock (_lock)
+            {
+                _failures.Add((chunk, operation, error));
+            }
+        }
+
+        public List<(Chunk, CopyOperation, Exception)> TakeFailures()
+        {
+            lock (_lock)
+            {
+                var taken = _failures.OrderBy(f => f.Item1.Offset).ToList();
+                _failures.Clear();
+                return taken;
+            }
+        }
+
+        public async Task WhenIdleAsync()
+        {
+            Task[] running;
+            lock (_lock)
+            {
+                running = [.. _running];
+                _running.Clear();
+            }
+            try
+            {
+                await Task.WhenAll(running).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                // A cancelled chunk has nothing to report; the caller is being cancelled too.
+            }
+        }
+    }
+}

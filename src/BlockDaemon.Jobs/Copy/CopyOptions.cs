@@ -1,0 +1,14 @@
+namespace BlockDaemon.Jobs.Copy;
+
+/// <summary>How the copy engine moves data; defaults suit image files on local disks.</summary>
+public sealed record CopyOptions
+{
+    /// <summary>The largest request sent to the source or the target.</summary>
+    public int ChunkSize { get; init; } = 1 << 20;
+
+    /// <summary>Chunks read or written at the same time.</summary>
+    public int MaxInFlight { get; init; } = 8;
+
+    /// <summary>Ask the plan for at most this much at once (block-status calls stay cheap).</summary>
+    public long MaxPlanLength { get; init; } = 1L << 30;
+}

@@ -1,0 +1,47 @@
+using BlockDaemon.Core.Graph;
+using BlockDaemon.Core.Io;
+using BlockDaemon.Nbd.Protocol;
+
+namespace BlockDaemon.Nbd.Server.MetaContexts;
+
+/// <summary>
+/// base:allocation: HOLE where the node holds no data, ZERO where it reads as zeroes (qemu's
+/// mapping of BDRV_BLOCK_DATA and BDRV_BLOCK_ZERO), as the whole backing chain answers: a range
+/// the exported node leaves to its backing file has the backing file's status. Every export
+/// offers it.
+/// </summary>
+public sealed class BaseAllocationContext : INbdMetaContext
+{
+    public const string ContextName = "base:allocation";
+
+    public static readonly BaseAllocationContext Instance = new();
+
+    private BaseAllocationContext()
+    {
+    }
+
+    public string Name => ContextName;
+
+    /// <summary>qemu's NBD_META_ID_BASE_ALLOCATION.</summary>
+    public uint Id => 0;
+
+    public async ValueTask<NbdExtent[]> CollectAsync(BlockChild child, long offset, uint length, int max)
+    {
+        var extents = new NbdExtentBuilder(max);
+        long end = offset + length;
+        long at = offset;
+        while (at < end)
+        {
+            var status = await ChainStatus.GetAsync(child, at, end - at).ConfigureAwait(false);
+            uint part = (uint)status.Length;
+            var flags = ((status.Flags & BlockStatusFlags.Data) == 0 ? NbdAllocationFlags.Hole : NbdAllocationFlags.None)
+                | ((status.Flags & BlockStatusFlags.Zero) != 0 ? NbdAllocationFlags.Zero : NbdAllocationFlags.None);
+            if (!extents.Add(part, (uint)flags))
+            {
+                break;
+            }
+            at += part;
+        }
+        return extents.ToArray();
+    }
+}

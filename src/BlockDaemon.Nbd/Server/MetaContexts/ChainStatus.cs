@@ -1,0 +1,41 @@
+using BlockDaemon.Core.Graph;
+using BlockDaemon.Core.Io;
+
+namespace BlockDaemon.Nbd.Server.MetaContexts;
+
+/// <summary>
+/// The status of a range as the whole backing chain below an export answers it (qemu's
+/// bdrv_block_status_above without a base): the first layer that allocates the range decides
+/// its flags, and <see cref="Depth"/> says which layer that is (1 the exported node, 0 none).
+/// </summary>
+internal readonly record struct ChainStatus(long Length, BlockStatusFlags Flags, uint Depth)
+{
+    /// <summary>The status of a non-empty prefix of [offset, offset+length).</summary>
+    public static async ValueTask<ChainStatus> GetAsync(BlockChild top, long offset, long length)
+    {
+        var edge = top;
+        uint depth = 1;
+        while (true)
+        {
+            var status = await edge.BlockStatusAsync(offset, length).ConfigureAwait(false);
+            length = Math.Clamp(status.Length, 1, length);
+            if ((status.Flags & BlockStatusFlags.Allocated) != 0)
+            {
+                return new(length, status.Flags, depth);
+            }
+            var backing = edge.Node.FindChild("backing");
+            if (backing is null)
+            {
+                return new(length, status.Flags, 0);
+            }
+            depth++;
+            if (offset >= backing.Length)
+            {
+                // qemu: zeroes read past the end of a shorter backing file count as allocated in it.
+                return new(length, BlockStatusFlags.Zero | BlockStatusFlags.Allocated, depth);
+            }
+            length = Math.Min(length, backing.Length - offset);
+            edge = backing;
+        }
+    }
+}

@@ -1,0 +1,27 @@
+using BlockDaemon.Core.Graph;
+using BlockDaemon.Qmp.Commands;
+
+namespace BlockDaemon.Qmp.Transactions;
+
+/// <summary>What the actions of one transaction share.</summary>
+public sealed class TransactionContext(CommandContext command, CompletionMode completionMode)
+{
+    public CommandContext Command { get; } = command;
+
+    public BlockGraph Graph => Command.Graph;
+
+    public CompletionMode CompletionMode { get; } = completionMode;
+
+    /// <summary>
+    /// QEMU's action_check_completion_mode, called first by every action that starts no job:
+    /// such an action cannot take part in a grouped completion.
+    /// </summary>
+    public void RequireIndividualCompletion(string actionType)
+    {
+        if (CompletionMode != CompletionMode.Individual)
+        {
+            throw QmpException.Generic(
+                $"Action '{actionType}' does not support Transaction property completion-mode = {CompletionMode.ToString().ToLowerInvariant()}");
+        }
+    }
+}
