@@ -16,6 +16,7 @@ internal sealed class BenchOptions
     public int Calls { get; init; } = 2000;
     public int Warmup { get; init; } = 100;
     public int Nodes { get; init; } = 10;
+    public TimeSpan Idle { get; init; } = TimeSpan.FromSeconds(1);
     public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(10);
     public string? Only { get; init; }
     public string? JsonPath { get; init; }
@@ -43,6 +44,7 @@ internal sealed class BenchOptions
           --calls N         timed query-named-block-nodes calls per daemon (default: 2000)
           --warmup N        untimed calls before the timed ones (default: 100)
           --nodes N         null-co nodes n0..n(N-1) given on the command line (default: 10)
+          --idle SECS       how long the daemons sit idle before their RSS is read (default: 1)
           --timeout SECS    bound on start-up, on each QMP call and on shutdown (default: 10)
           --only qsd|blockd run one daemon only (no ratios)
           --json FILE       also write the figures as JSON to FILE
@@ -53,7 +55,7 @@ internal sealed class BenchOptions
     {
         string? blockd = null, qsd = null, only = null, json = null;
         int runs = 20, calls = 2000, warmup = 100, nodes = 10;
-        double timeoutSeconds = 10;
+        double timeoutSeconds = 10, idleSeconds = 1;
         bool help = false;
 
         for (int i = 0; i < args.Count; i++)
@@ -75,6 +77,7 @@ internal sealed class BenchOptions
                 case "--warmup": warmup = ParseCount(arg, Value(), min: 0); break;
                 case "--nodes": nodes = ParseCount(arg, Value(), min: 1); break;
                 case "--timeout": timeoutSeconds = ParseSeconds(arg, Value()); break;
+                case "--idle": idleSeconds = ParseSeconds(arg, Value()); break;
                 case "--json": json = Value(); break;
                 case "--only":
                     only = Value();
@@ -97,6 +100,7 @@ internal sealed class BenchOptions
             Warmup = warmup,
             Nodes = nodes,
             Timeout = TimeSpan.FromSeconds(timeoutSeconds),
+            Idle = TimeSpan.FromSeconds(idleSeconds),
             Only = only,
             JsonPath = json,
             ShowHelp = help,

@@ -4,7 +4,7 @@ using System.Text.Json;
 namespace BlockDaemon.Bench.QmpLatency;
 
 /// <summary>The outcome of the round-trip benchmark for one daemon.</summary>
-internal sealed record LatencyResult(QmpGreeting Greeting, Summary RoundTripMicroseconds, double TotalMilliseconds, int EventsSkipped);
+internal sealed record LatencyResult(QmpGreeting Greeting, Summary RoundTripMicroseconds, double TotalMilliseconds, int EventsSkipped, IdleMemory Memory);
 
 /// <summary>
 /// QMP round trip: per daemon one connection; after qmp_capabilities, <c>query-named-block-nodes</c> is
@@ -13,6 +13,8 @@ internal sealed record LatencyResult(QmpGreeting Greeting, Summary RoundTripMicr
 /// are not counted. All daemons are up at the same time and take turns in blocks of
 /// <see cref="BlockSize"/> calls, so drift in machine load during the run affects each of them alike;
 /// there is never more than one command in flight across all daemons.
+/// Before the warm-up, once every daemon is up, negotiated and has answered one command, all of
+/// them sit idle for <c>idle</c>; then each one's resident memory is read (<see cref="IdleMemory"/>).
 /// </summary>
 internal static class LatencyBenchmark
 {
@@ -28,7 +30,7 @@ internal static class LatencyBenchmark
     }
 
     public static async Task<Dictionary<string, LatencyResult>> RunAsync(
-        DaemonLauncher launcher, IReadOnlyList<DaemonSpec> daemons, int calls, int warmup, TimeSpan timeout,
+        DaemonLauncher launcher, IReadOnlyList<DaemonSpec> daemons, int calls, int warmup, TimeSpan idle, TimeSpan timeout,
         Action<string, RunningDaemon> onStopped, CancellationToken cancellationToken)
     {
         var subjects = new List<Subject>();
@@ -43,6 +45,19 @@ internal static class LatencyBenchmark
                 current = subject;
                 await subject.Running.NegotiateAsync();
                 await CheckReplyAsync(subject.Running, expected);
+            }
+
+            await Task.Delay(idle, cancellationToken);
+            var memory = new Dictionary<string, IdleMemory>(StringComparer.Ordinal);
+            foreach (Subject subject in subjects)
+            {
+                current = subject;
+                memory[subject.Spec.Label] = IdleMemory.Read(subject.Running.Process.Id);
+            }
+
+            foreach (Subject subject in subjects)
+            {
+                current = subject;
                 for (int i = 0; i < warmup; i++)
                     await subject.Running.Client.ExecuteAsync(Command);
             }
@@ -66,7 +81,7 @@ internal static class LatencyBenchmark
                 current = subject;
                 results[subject.Spec.Label] = new LatencyResult(
                     subject.Running.Greeting, Stats.Summarize(subject.Samples),
-                    subject.Total.TotalMilliseconds, subject.Running.Client.EventsSkipped);
+                    subject.Total.TotalMilliseconds, subject.Running.Client.EventsSkipped, memory[subject.Spec.Label]);
                 await subject.Running.StopAsync(timeout);
                 onStopped(subject.Spec.Label, subject.Running);
             }

@@ -74,7 +74,7 @@ internal static class Program
                 launcher, daemons, options.Runs, options.Timeout, OnStopped, cancellationToken);
 
             Dictionary<string, LatencyResult> latency = await LatencyBenchmark.RunAsync(
-                launcher, daemons, options.Calls, options.Warmup, options.Timeout, OnStopped, cancellationToken);
+                launcher, daemons, options.Calls, options.Warmup, options.Idle, options.Timeout, OnStopped, cancellationToken);
 
             List<DaemonResult> results = [.. daemons.Select(d =>
                 new DaemonResult(d, startup[d.Label], latency[d.Label], killed.Contains(d.Label)))];

@@ -22,6 +22,9 @@ internal sealed class Report
         new("qmp_rtt_p90_us", "QMP round trip p90", "us", r => r.Latency.RoundTripMicroseconds.P90),
         new("qmp_rtt_p99_us", "QMP round trip p99", "us", r => r.Latency.RoundTripMicroseconds.P99),
         new("qmp_total_ms", "QMP total", "ms", r => r.Latency.TotalMilliseconds),
+        new("idle_rss_kib", "idle RSS", "KiB", r => r.Latency.Memory.RssKiB),
+        new("idle_rss_anon_kib", "idle RSS anonymous", "KiB", r => r.Latency.Memory.AnonKiB),
+        new("idle_rss_file_kib", "idle RSS file-backed", "KiB", r => r.Latency.Memory.FileKiB),
     ];
 
     private readonly BenchOptions _options;
@@ -76,7 +79,7 @@ internal sealed class Report
             text.AppendLine();
         }
         if (ratios)
-            text.AppendLine().AppendLine("blockd/qsd < 1: blockd is faster; > 1: blockd is slower.");
+            text.AppendLine().AppendLine("blockd/qsd < 1: blockd is faster (or smaller); > 1: blockd is slower (or larger).");
 
         foreach (DaemonResult r in _results.Where(r => r.KilledOnStop))
             text.AppendLine(CultureInfo.InvariantCulture,
@@ -110,6 +113,7 @@ internal sealed class Report
         json.WriteNumber("runs", _options.Runs);
         json.WriteNumber("calls", _options.Calls);
         json.WriteNumber("warmup", _options.Warmup);
+        json.WriteNumber("idle_ms", _options.Idle.TotalMilliseconds);
         json.WriteNumber("nodes", _options.Nodes);
         json.WriteNumber("timeout_s", _options.Timeout.TotalSeconds);
         json.WriteEndObject();
@@ -125,6 +129,11 @@ internal sealed class Report
             WriteSummary(json, "startup_ms", r.StartupMilliseconds, withSamples: true);
             WriteSummary(json, "qmp_rtt_us", r.Latency.RoundTripMicroseconds, withSamples: false);
             json.WriteNumber("qmp_total_ms", r.Latency.TotalMilliseconds);
+            json.WriteStartObject("idle_memory_kib");
+            json.WriteNumber("rss", r.Latency.Memory.RssKiB);
+            json.WriteNumber("anonymous", r.Latency.Memory.AnonKiB);
+            json.WriteNumber("file", r.Latency.Memory.FileKiB);
+            json.WriteEndObject();
             json.WriteBoolean("killed_on_stop", r.KilledOnStop);
             json.WriteNumber("events_skipped", r.Latency.EventsSkipped);
             json.WriteEndObject();

@@ -65,6 +65,14 @@ internal sealed class OptionExecutor(QmpServer server, TextWriter stdout)
         return server.Loop.InvokeAsync(() => BlockCoreCommands.BlockdevAdd(server.CreateContext(null), validated));
     }
 
+    /// <summary>Starts the NBD server, as nbd-server-start does (from --nbd-server or a config file).</summary>
+    public Task StartNbdServerAsync(JsonObject options, bool fromKeyval) =>
+        RunCommandAsync("NbdServerOptions", options, fromKeyval, (c, a) => NbdServerCommands.StartAsync(c, a, legacyAddress: false));
+
+    /// <summary>Adds an export, as block-export-add does (from --export or a config file).</summary>
+    public Task AddExportAsync(JsonObject options, bool fromKeyval) =>
+        RunCommandAsync("BlockExportOptions", options, fromKeyval, BlockExportCommands.Add);
+
     // An option that is a QMP command: validated against the command's argument type, then run
     // on the control loop like the command.
     private Task RunCommandAsync(string argumentType, JsonObject options, bool fromKeyval, CommandHandler command)
@@ -102,11 +110,10 @@ internal sealed class OptionExecutor(QmpServer server, TextWriter stdout)
                 ExitCode = print.ExitCode;
                 break;
             case ExportOption export:
-                await RunCommandAsync("BlockExportOptions", export.Options, export.FromKeyval, BlockExportCommands.Add).ConfigureAwait(false);
+                await AddExportAsync(export.Options, export.FromKeyval).ConfigureAwait(false);
                 break;
             case NbdServerOption nbdServer:
-                await RunCommandAsync("NbdServerOptions", nbdServer.Options, nbdServer.FromKeyval,
-                    (c, a) => NbdServerCommands.StartAsync(c, a, legacyAddress: false)).ConfigureAwait(false);
+                await StartNbdServerAsync(nbdServer.Options, nbdServer.FromKeyval).ConfigureAwait(false);
                 break;
             case TraceOption:
                 throw new StartupException(option.Location, "Tracing is not supported by blockd");

@@ -1,18 +1,4 @@
 using BlockDaemon.CommandLine;
-using BlockDaemon.Core.Drivers.Blkdebug;
-using BlockDaemon.Core.Drivers.File;
-using BlockDaemon.Core.Drivers.Null;
-using BlockDaemon.Core.Drivers.Raw;
-using BlockDaemon.Core.Events;
-using BlockDaemon.Core.Graph;
-using BlockDaemon.Nbd.Client;
-using BlockDaemon.Qcow2;
-using BlockDaemon.Qmp.Commands;
-using BlockDaemon.Qmp.Schema;
-using BlockDaemon.Qmp.Server;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 
 namespace BlockDaemon;
 
@@ -20,6 +6,10 @@ internal static class Program
 {
     private static async Task<int> Main(string[] args)
     {
+        if (args.Length > 0 && args[0] == HealthCheck.Option)
+        {
+            return await HealthCheck.RunAsync(args, Console.Out, Console.Error).ConfigureAwait(false);
+        }
         DaemonCommandLine commandLine;
         try
         {
@@ -52,21 +42,21 @@ internal static class Program
 
     private static async Task<int> RunAsync(DaemonCommandLine commandLine, bool useDefaultMonitor)
     {
-        using var host = BuildHost();
-        await host.StartAsync().ConfigureAwait(false);
-        var server = host.Services.GetRequiredService<QmpServer>();
+        using var loggerFactory = new StderrLoggerFactory(StderrLoggerFactory.LevelFromEnvironment());
+        await using var daemon = new DaemonHost(loggerFactory);
+        daemon.Start();
+        var server = daemon.Server;
         string? pidFile = commandLine.PidFile;
         try
         {
             var executor = new OptionExecutor(server, Console.Out);
-            if (commandLine.ConfigFile is { } config)
+            if (commandLine.ConfigFile is { } configPath)
             {
-                await ConfigFile.ApplyAsync(config, executor, server).ConfigureAwait(false);
+                await ConfigFile.Load(configPath).ApplyAsync(executor, server).ConfigureAwait(false);
             }
             await executor.ExecuteAsync(commandLine.Options).ConfigureAwait(false);
             if (executor.ExitCode is { } exitCode)
             {
-                await host.StopAsync().ConfigureAwait(false);
                 return exitCode;
             }
             if (useDefaultMonitor)
@@ -84,62 +74,24 @@ internal static class Program
         catch (StartupException e)
         {
             Console.Error.WriteLine(e.Format());
-            await host.StopAsync().ConfigureAwait(false);
             return 1;
         }
         catch (CommandLineException e)
         {
             Console.Error.Write(e.Format("blockd"));
-            await host.StopAsync().ConfigureAwait(false);
             return 1;
         }
         if (Daemonizer.IsChild)
         {
             Daemonizer.SignalReady();
         }
-        await host.WaitForShutdownAsync().ConfigureAwait(false);
+        // Every socket listens and every option has been applied: a Type=notify unit is up.
+        SystemdNotify.Notify($"READY=1\nMAINPID={Environment.ProcessId}");
+        await daemon.WaitForShutdownAsync().ConfigureAwait(false);
         if (pidFile is not null)
         {
             File.Delete(pidFile);
         }
         return 0;
-    }
-
-    private static IHost BuildHost()
-    {
-        // No default configuration sources: qsd's arguments are not configuration keys.
-        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
-        builder.Logging.ClearProviders();
-        builder.Logging.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
-        builder.Logging.SetMinimumLevel(Enum.TryParse<LogLevel>(Environment.GetEnvironmentVariable("BLOCKD_LOG_LEVEL"), true, out var level)
-            ? level : LogLevel.Warning);
-        builder.Services.Configure<ConsoleLifetimeOptions>(o => o.SuppressStatusMessages = true);
-        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
-        builder.Services.AddSingleton<EventBus>();
-        builder.Services.AddSingleton<ControlLoop>();
-        builder.Services.AddSingleton(_ => QmpSchema.LoadEmbedded());
-        builder.Services.AddSingleton(sp =>
-        {
-            var registry = CommandRegistry.CreateDefault();
-            registry.VerifyAgainst(sp.GetRequiredService<QmpSchema>());
-            return registry;
-        });
-        builder.Services.AddSingleton<IDaemonControl, DaemonControl>();
-        builder.Services.AddSingleton<IBlockEventSink, BlockEventForwarder>();
-        builder.Services.AddSingleton(sp =>
-        {
-            var graph = new BlockGraph { Events = sp.GetRequiredService<IBlockEventSink>() };
-            graph.RegisterDriver(new FileDriverFactory());
-            graph.RegisterDriver(new NullDriverFactory());
-            graph.RegisterDriver(new RawDriverFactory());
-            graph.RegisterDriver(new Qcow2DriverFactory());
-            // tls-creds name --object tls-creds-x509 objects, which live with the QMP server's exports.
-            graph.RegisterDriver(new NbdClientDriverFactory(id => sp.GetRequiredService<QmpServer>().Exports.TlsCredentials.GetValueOrDefault(id)));
-            graph.RegisterDriver(new BlkdebugDriverFactory());
-            return graph;
-        });
-        builder.Services.AddSingleton<QmpServer>();
-        builder.Services.AddHostedService<DaemonService>();
-        return builder.Build();
     }
 }
