@@ -61,6 +61,7 @@ public sealed class ExternalSnapshotAction : ITransactionAction
         {
             throw QmpException.Generic($"Node '{oldTop.NodeName}' is busy: node is used as backing hd of '{above.NodeName}'");
         }
+        CheckNotBlocked(oldTop);
         if (!oldTop.ReadOnly)
         {
             try
@@ -176,6 +177,19 @@ public sealed class ExternalSnapshotAction : ITransactionAction
         if (ReferenceEquals(overlay, oldTop) || IsBelow(oldTop, overlay))
         {
             throw QmpException.Generic($"Making '{oldTop.NodeName}' a backing child of '{overlay.NodeName}' would create a cycle");
+        }
+    }
+
+    /// <summary>QEMU's op blockers: a block job using the node refuses snapshots of it.</summary>
+    internal static void CheckNotBlocked(BlockNode node)
+    {
+        try
+        {
+            node.CheckNotBlocked();
+        }
+        catch (BlockException e)
+        {
+            throw QmpErrors.From(e);
         }
     }
 

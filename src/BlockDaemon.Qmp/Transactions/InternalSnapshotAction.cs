@@ -26,6 +26,7 @@ public sealed class InternalSnapshotAction(TransactionContext tx, JsonObject dat
         var root = InternalSnapshotCommands.RootNode(tx.Command, device);
         await root.Requests.DrainAsync(ct).ConfigureAwait(false);
         _root = root;
+        ExternalSnapshotAction.CheckNotBlocked(root);
         if (root.ReadOnly)
         {
             throw QmpException.Generic($"Device '{device}' is read only");
