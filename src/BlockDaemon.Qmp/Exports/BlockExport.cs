@@ -7,7 +7,11 @@ public sealed class BlockExport(string id, string nodeName, NbdExport nbd)
 {
     public string Id { get; } = id;
 
-    public string NodeName { get; } = nodeName;
+    /// <summary>The node served now: a pivot (active commit) moves the export's edge to another node.</summary>
+    public string NodeName => Nbd.Child.Node.NodeName;
+
+    /// <summary>The node named when the export was added.</summary>
+    public string AddedNodeName { get; } = nodeName;
 
     public NbdExport Nbd { get; } = nbd;
 
