@@ -70,6 +70,17 @@ public abstract class BlockJob : JobDriver, ICopyJob
         return user.Root!;
     }
 
+    /// <summary>Lets go of an edge taken with <see cref="Use"/> before the job ends (before a pivot).</summary>
+    protected void Release(BlockChild edge)
+    {
+        var user = _users.FirstOrDefault(u => u.Root == edge);
+        if (user is not null)
+        {
+            _users.Remove(user);
+            Graph.DetachUser(user);
+        }
+    }
+
     public sealed override async ValueTask RunAsync(Job job, CancellationToken ct)
     {
         try

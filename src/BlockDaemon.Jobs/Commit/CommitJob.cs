@@ -248,6 +248,8 @@ public sealed class CommitJob : BlockJob
                 Job.Progress.Update(run.Length);
             }
             await _base!.FlushAsync().ConfigureAwait(false);
+            // The job's own hold on base (write, resize) would stand in the way of its new users.
+            Release(_base);
             Graph.ReplaceNodeForUsers(Top, Base, edge => edge == _top);
             _pivoted = true;
         }

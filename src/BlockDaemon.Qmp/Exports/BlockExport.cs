@@ -7,8 +7,11 @@ public sealed class BlockExport(string id, NbdExport nbd)
 {
     public string Id { get; } = id;
 
-    /// <summary>The node the export's edge points at now (an external snapshot moves it to the overlay).</summary>
+    /// <summary>The node served now: a pivot (external snapshot, active commit) moves the export's edge to another node.</summary>
     public string NodeName => Nbd.Child.Node.NodeName;
+
+    /// <summary>The node named when the export was added.</summary>
+    public string AddedNodeName { get; } = nodeName;
 
     public NbdExport Nbd { get; } = nbd;
 
