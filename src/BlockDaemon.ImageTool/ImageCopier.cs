@@ -29,6 +29,15 @@ public sealed class ImageCopier
 
     public int Workers { get; init; } = 1;
 
+    /// <summary>
+    /// Writes land in the target in guest order even with several workers (qemu-img without -W):
+    /// reads run in parallel, each chunk's writes wait for the previous chunk's.
+    /// </summary>
+    public bool Ordered { get; init; } = true;
+
+    // Chunk n may write once gate n completes; it then opens gate n+1.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<long, TaskCompletionSource> _gates = new();
+
     public Progress Progress { get; init; } = new(false, TextWriter.Null);
 
     /// <summary>
@@ -37,7 +46,7 @@ public sealed class ImageCopier
     /// </summary>
     public Func<BlockChild, long, long, CancellationToken, ValueTask<(long Run, bool Zero, bool Skip)>>? Status { get; init; }
 
-    private readonly record struct Chunk(BlockChild Source, long SourceOffset, long TargetOffset, int Length, bool Zero);
+    private readonly record struct Chunk(long Sequence, BlockChild Source, long SourceOffset, long TargetOffset, int Length, bool Zero);
 
     public async ValueTask CopyAsync(IReadOnlyList<BlockChild> sources, CancellationToken ct)
     {
@@ -83,7 +92,7 @@ public sealed class ImageCopier
     {
         try
         {
-            long targetBase = 0;
+            long targetBase = 0, sequence = 0;
             foreach (var source in sources)
             {
                 long length = source.Length;
@@ -95,7 +104,7 @@ public sealed class ImageCopier
                         for (long at = offset; at < offset + run; at += ChunkSize)
                         {
                             int n = (int)Math.Min(ChunkSize, offset + run - at);
-                            await writer.WriteAsync(new Chunk(source, at, targetBase + at, n, zero), ct).ConfigureAwait(false);
+                            await writer.WriteAsync(new Chunk(sequence++, source, at, targetBase + at, n, zero), ct).ConfigureAwait(false);
                         }
                     }
                     offset += run;
@@ -132,13 +141,48 @@ public sealed class ImageCopier
 
     private async ValueTask CopyChunkAsync(Chunk chunk, byte[] buffer, CancellationToken ct)
     {
+        if (!Ordered || Workers == 1)
+        {
+            await ReadChunkAsync(chunk, buffer, ct).ConfigureAwait(false);
+            await WriteChunkAsync(chunk, buffer, ct).ConfigureAwait(false);
+            return;
+        }
+        // The next chunk's gate opens whatever happens here, so no worker waits forever on a failed one.
+        try
+        {
+            await ReadChunkAsync(chunk, buffer, ct).ConfigureAwait(false);
+            if (chunk.Sequence > 0)
+            {
+                await Gate(chunk.Sequence).Task.WaitAsync(ct).ConfigureAwait(false);
+            }
+            await WriteChunkAsync(chunk, buffer, ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            _gates.TryRemove(chunk.Sequence, out _);
+            Gate(chunk.Sequence + 1).TrySetResult();
+        }
+    }
+
+    private static async ValueTask ReadChunkAsync(Chunk chunk, byte[] buffer, CancellationToken ct)
+    {
+        if (!chunk.Zero)
+        {
+            await chunk.Source.ReadAsync(chunk.SourceOffset, buffer.AsMemory(0, chunk.Length), ct).ConfigureAwait(false);
+        }
+    }
+
+    private TaskCompletionSource Gate(long sequence) =>
+        _gates.GetOrAdd(sequence, static _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+
+    private async ValueTask WriteChunkAsync(Chunk chunk, byte[] buffer, CancellationToken ct)
+    {
         if (chunk.Zero)
         {
             await Target.WriteZeroesAsync(chunk.TargetOffset, chunk.Length, WriteFlags.MayUnmap, ct).ConfigureAwait(false);
             return;
         }
         var data = buffer.AsMemory(0, chunk.Length);
-        await chunk.Source.ReadAsync(chunk.SourceOffset, data, ct).ConfigureAwait(false);
         int block = Compress ? Math.Max(ClusterSize(), 512) : SparseSize;
         if (block <= 0)
         {

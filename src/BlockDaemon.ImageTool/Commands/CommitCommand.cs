@@ -89,6 +89,7 @@ public static class CommitCommand
                 {
                     Target = baseEdge,
                     TargetReadsZero = false,
+                    Workers = 8,
                     Progress = new Progress(opts.Has("p") && !quiet, stdout),
                     Status = (source, offset, length, token) => AboveBaseAsync(source, baseNode, offset, length, token),
                 };

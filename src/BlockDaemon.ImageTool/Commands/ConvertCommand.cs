@@ -112,7 +112,8 @@ public static class ConvertCommand
                 TopOnly = backing is not null,
                 Compress = compress,
                 SparseSize = (int)sparse,
-                Workers = opts.Has("W") ? workers : 1,
+                Workers = workers,
+                Ordered = !opts.Has("W"),
                 Progress = new Progress(opts.Has("p") && !quiet, stdout),
             };
             try

@@ -130,12 +130,16 @@ public static class MeasureCommand
             ["required"] = fully - virtualSize + required,
             ["fully-allocated"] = fully,
         };
-        if (o.Version >= 3 && source?.Format == "qcow2")
+        // Bitmaps are shown only when both the new image and the source can hold persistent ones (version 3).
+        if (o.Version >= 3 && source?.Format == "qcow2" && SourceCompat(source) == "1.1")
         {
             result["bitmaps"] = BitmapsSize(source, cs);
         }
         return result;
     }
+
+    private static string? SourceCompat(OpenedImage source) =>
+        (source.Node.Driver as IImageInfoSource)?.GetImageInfo().FormatSpecific.FirstOrDefault(p => p.Key == "compat").Value as string;
 
     private static long RoundUp(long value, long to) => (value + to - 1) / to * to;
 
