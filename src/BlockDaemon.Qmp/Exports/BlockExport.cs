@@ -10,9 +10,6 @@ public sealed class BlockExport(string id, NbdExport nbd)
     /// <summary>The node served now: a pivot (external snapshot, active commit) moves the export's edge to another node.</summary>
     public string NodeName => Nbd.Child.Node.NodeName;
 
-    /// <summary>The node named when the export was added.</summary>
-    public string AddedNodeName { get; } = nodeName;
-
     public NbdExport Nbd { get; } = nbd;
 
     /// <summary>Set once removal began; the export stays listed until its last client is gone.</summary>
