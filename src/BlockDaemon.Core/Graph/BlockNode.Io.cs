@@ -93,6 +93,7 @@ public sealed partial class BlockNode
         // An unaligned write rewrites whole alignment blocks, so it serialises over all of them.
         using var request = await Requests.BeginAsync(start, span, serialising: !aligned, ct).ConfigureAwait(false);
         CheckWriteThreshold(offset, data.Length);
+        MarkDirtyBitmaps(start, span);
         if (aligned)
         {
             await WriteSplitAsync(offset, data, flags, ct).ConfigureAwait(false);
@@ -124,6 +125,7 @@ public sealed partial class BlockNode
         }
         using var request = await Requests.BeginAsync(offset, length, serialising: false, ct).ConfigureAwait(false);
         CheckWriteThreshold(offset, length);
+        MarkDirtyBitmaps(offset, length);
         if (!Common.DiscardUnmap)
         {
             flags &= ~WriteFlags.MayUnmap;
@@ -148,7 +150,13 @@ public sealed partial class BlockNode
         // Discard is advisory: the unaligned edges and drivers without discard just keep their data.
         long start = AlignUp(offset, align);
         long end = AlignDown(offset + length, align);
-        if (!Common.DiscardUnmap || !Driver.Limits.SupportsDiscard || end <= start)
+        if (!Common.DiscardUnmap || !Driver.Limits.SupportsDiscard)
+        {
+            return;
+        }
+        // As qsd: a discard the node would pass on marks its whole range, even edges it keeps.
+        MarkDirtyBitmaps(offset, length);
+        if (end <= start)
         {
             return;
         }
@@ -253,6 +261,11 @@ public sealed partial class BlockNode
         {
             CheckNotCorrupted();
             await Driver.TruncateAsync(length, ct).ConfigureAwait(false);
+            ResizeDirtyBitmaps(length);
+            if (Driver is Bitmaps.IPersistentBitmapStore store)
+            {
+                await store.ResizedAsync(ct).ConfigureAwait(false);
+            }
         }
         catch (BlockException e) when (IsUnsignalledCorruption(e))
         {
