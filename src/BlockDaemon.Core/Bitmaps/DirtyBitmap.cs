@@ -36,6 +36,9 @@ public sealed class DirtyBitmap
         _bits = new HierarchicalBitmap(BitsFor(diskLength));
     }
 
+    /// <summary>An anonymous bitmap of no node (scratch space for merges and jobs).</summary>
+    public static DirtyBitmap CreateDetached(long granularity, long diskLength) => new(null, granularity, diskLength);
+
     /// <summary>Null for an anonymous bitmap (a successor, a merge's scratch bitmap).</summary>
     public string? Name { get; internal set; }
 

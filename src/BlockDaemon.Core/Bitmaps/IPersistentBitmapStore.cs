@@ -21,6 +21,12 @@ public interface IPersistentBitmapStore
     /// <summary>Removes a persistent bitmap from the image, if it is stored there.</summary>
     ValueTask RemoveAsync(DirtyBitmap bitmap, CancellationToken ct);
 
+    /// <summary>
+    /// Brings the stored copies up to date with clears, merges and flag changes (marks are kept
+    /// durable by the driver as writes come). Bitmap commands call it after changing a bitmap.
+    /// </summary>
+    ValueTask SyncAsync(CancellationToken ct);
+
     /// <summary>The node was resized and its bitmaps with it (called drained): store them at the new size.</summary>
     ValueTask ResizedAsync(CancellationToken ct);
 }

@@ -21,6 +21,7 @@ public sealed class CommandRegistry
         JobCommands.Register(registry);
         NbdServerCommands.Register(registry);
         BlockExportCommands.Register(registry);
+        DirtyBitmapCommands.Register(registry);
         return registry;
     }
 
