@@ -54,7 +54,7 @@ public sealed partial class Qcow2Driver : IPersistentBitmapStore
         foreach (var entry in StoredBitmaps)
         {
             var live = _node.LoadDirtyBitmap(entry.Name, entry.Granularity, disabled: !entry.Auto, inconsistent: entry.InUse, readOnly: _node.ReadOnly);
-            var stored = new StoredBitmap(entry, live);
+            var stored = new StoredBitmap(entry, live) { Loaded = true };
             if (!entry.InUse)
             {
                 stored.DataClusters = await ReadBitmapDataAsync(entry, live, ct).ConfigureAwait(false);
@@ -210,8 +210,9 @@ public sealed partial class Qcow2Driver : IPersistentBitmapStore
                 GranularityBits = (byte)bitmap.GranularityBits,
                 Name = bitmap.Name!,
             };
+            // qsd appends the bitmaps it stores at close newest first after those it loaded.
             var list = _stored.ToList();
-            list.Add(new StoredBitmap(entry, bitmap) { Durable = new HierarchicalBitmap(0) });
+            list.Insert(list.FindLastIndex(s => s.Loaded) + 1, new StoredBitmap(entry, bitmap) { Durable = new HierarchicalBitmap(0) });
             await RewriteBitmapsLockedAsync(list, _size, ct).ConfigureAwait(false);
         }
         finally

@@ -37,4 +37,7 @@ internal sealed class StoredBitmap
     public DirtyBitmap? StoredObject { get; set; }
 
     public bool KeptAsFound => Durable is null;
+
+    /// <summary>In the directory when the image was opened (new bitmaps go after these, as qsd stores them).</summary>
+    public bool Loaded { get; init; }
 }
