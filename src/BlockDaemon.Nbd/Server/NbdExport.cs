@@ -32,6 +32,22 @@ public sealed class NbdExport
     /// <summary>Every write is flushed before it is acknowledged (qemu: the write cache is off).</summary>
     public bool WriteThrough { get; }
 
+    /// <summary>
+    /// The qemu:dirty-bitmap contexts offered, in the order block-export-add named them. Each
+    /// bitmap is busy while the export lasts (set by <see cref="OfferDirtyBitmaps"/>).
+    /// </summary>
+    public IReadOnlyList<NbdDirtyBitmapContext> DirtyBitmaps { get; private set; } = [];
+
+    /// <summary>Offers bitmaps and marks them busy, as qsd does. Runs on the control plane.</summary>
+    public void OfferDirtyBitmaps(IReadOnlyList<NbdDirtyBitmapContext> bitmaps)
+    {
+        foreach (var context in bitmaps)
+        {
+            context.Bitmap.AddBusyUser();
+        }
+        DirtyBitmaps = bitmaps;
+    }
+
     /// <summary>The edge every request of every connection goes through.</summary>
     public BlockChild Child { get; }
 
@@ -52,7 +68,15 @@ public sealed class NbdExport
     }
 
     /// <summary>Gives the edge back. Runs on the control plane, after the server dropped the export.</summary>
-    public void Detach(BlockGraph graph) => graph.DetachUser(_user);
+    public void Detach(BlockGraph graph)
+    {
+        foreach (var context in DirtyBitmaps)
+        {
+            context.Bitmap.RemoveBusyUser();
+        }
+        DirtyBitmaps = [];
+        graph.DetachUser(_user);
+    }
 
     /// <summary>
     /// The flags qsd 7.2 sends: flush, FUA and cache always; trim, write-zeroes and fast-zero only

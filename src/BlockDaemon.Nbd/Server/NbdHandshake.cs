@@ -20,6 +20,7 @@ internal sealed class NbdHandshake
     // The SET_META_CONTEXT selection is only valid for the export it named.
     private string? _metaExport;
     private bool _baseAllocation;
+    private List<(uint Id, NbdDirtyBitmapContext Context)> _dirtyBitmaps = [];
 
     public NbdHandshake(NbdFrameReader reader, NbdReplyWriter writer, NbdExportTable exports)
     {
@@ -203,7 +204,8 @@ internal sealed class NbdHandshake
             await ErrorAsync(option, NbdOptionReplyType.ErrInvalid, error, ct).ConfigureAwait(false);
             return;
         }
-        if (_exports.Find(request!.ExportName) is null)
+        var export = _exports.Find(request!.ExportName);
+        if (export is null)
         {
             await ErrorAsync(option, NbdOptionReplyType.ErrUnknown, $"Export '{request.ExportName}' not present", ct).ConfigureAwait(false);
             return;
@@ -211,23 +213,40 @@ internal sealed class NbdHandshake
         // LIST without queries lists everything; SET without queries selects nothing.
         bool baseAllocation = (list && request.Queries.Count == 0)
             || request.Queries.Any(q => NbdMetaContexts.MatchesBaseAllocation(q, list));
+        var bitmaps = new List<(uint Id, NbdDirtyBitmapContext Context)>();
+        for (int i = 0; i < export.DirtyBitmaps.Count; i++)
+        {
+            var context = export.DirtyBitmaps[i];
+            if ((list && request.Queries.Count == 0) || request.Queries.Any(q => context.Matches(q, list)))
+            {
+                bitmaps.Add((NbdDirtyBitmapContext.FirstId + (uint)i, context));
+            }
+        }
         if (!list)
         {
             _metaExport = request.ExportName;
             _baseAllocation = baseAllocation;
+            _dirtyBitmaps = bitmaps;
         }
-        await _writer.WriteAsync((option, baseAllocation), static (o, s) =>
+        await _writer.WriteAsync((option, baseAllocation, bitmaps), static (o, s) =>
         {
             if (s.baseAllocation)
             {
                 NbdFrameWriter.WriteMetaContext(o, s.option, NbdMetaContexts.BaseAllocationId, NbdMetaContexts.BaseAllocation);
+            }
+            foreach (var (id, context) in s.bitmaps)
+            {
+                NbdFrameWriter.WriteMetaContext(o, s.option, id, context.ContextName);
             }
             NbdFrameWriter.WriteOptionReply(o, s.option, NbdOptionReplyType.Ack, default);
         }, ct).ConfigureAwait(false);
     }
 
     private NbdSession Session(NbdExport export) =>
-        new(export, _structured, _structured && _baseAllocation && _metaExport == export.Name);
+        new(export, _structured, _structured && _baseAllocation && _metaExport == export.Name)
+        {
+            DirtyBitmaps = _structured && _metaExport == export.Name ? _dirtyBitmaps : [],
+        };
 
     private ValueTask AckAsync(uint option, CancellationToken ct) =>
         _writer.WriteAsync(option, static (o, opt) => NbdFrameWriter.WriteOptionReply(o, opt, NbdOptionReplyType.Ack, default), ct);

@@ -35,7 +35,7 @@ internal sealed class NbdRequestHandler
         try
         {
             List<NbdReadSegment>? segments = null;
-            NbdExtent[]? extents = null;
+            List<(uint Id, NbdExtent[] Extents)>? extents = null;
             // Step 2: the block layer. Any failure here is the request's, and becomes its error reply.
             try
             {
@@ -46,7 +46,7 @@ internal sealed class NbdRequestHandler
                         break;
                     case NbdCommand.BlockStatus:
                         int max = (request.Flags & NbdCommandFlags.ReqOne) != 0 ? 1 : NbdLimits.MaxExtents;
-                        extents = await NbdAllocationMap.CollectAsync(_session.Export.Child, (long)request.Offset, request.Length, max).ConfigureAwait(false);
+                        extents = await CollectStatusAsync(request, max).ConfigureAwait(false);
                         break;
                     default:
                         await ExecuteAsync(request, payload).ConfigureAwait(false);
@@ -65,9 +65,15 @@ internal sealed class NbdRequestHandler
             }
             else if (extents is not null)
             {
+                // One chunk per selected context, in qemu's order; the last one ends the reply.
                 await _writer.WriteAsync((request.Cookie, extents), static (o, s) =>
-                    NbdFrameWriter.WriteBlockStatus(o, NbdReplyFlags.Done, s.Cookie, NbdMetaContexts.BaseAllocationId, s.extents.AsSpan()), replyCt)
-                    .ConfigureAwait(false);
+                {
+                    for (int i = 0; i < s.extents.Count; i++)
+                    {
+                        var flags = i == s.extents.Count - 1 ? NbdReplyFlags.Done : NbdReplyFlags.None;
+                        NbdFrameWriter.WriteBlockStatus(o, flags, s.Cookie, s.extents[i].Id, s.extents[i].Extents.AsSpan());
+                    }
+                }, replyCt).ConfigureAwait(false);
             }
             else
             {
@@ -81,6 +87,21 @@ internal sealed class NbdRequestHandler
                 ArrayPool<byte>.Shared.Return(readBuffer);
             }
         }
+    }
+
+    private async ValueTask<List<(uint Id, NbdExtent[] Extents)>> CollectStatusAsync(NbdRequest request, int max)
+    {
+        var statuses = new List<(uint, NbdExtent[])>();
+        if (_session.BaseAllocation)
+        {
+            statuses.Add((NbdMetaContexts.BaseAllocationId,
+                await NbdAllocationMap.CollectAsync(_session.Export.Child, (long)request.Offset, request.Length, max).ConfigureAwait(false)));
+        }
+        foreach (var (id, context) in _session.DirtyBitmaps)
+        {
+            statuses.Add((id, context.Collect((long)request.Offset, request.Length, max)));
+        }
+        return statuses;
     }
 
     private async ValueTask ExecuteAsync(NbdRequest request, ReadOnlyMemory<byte> payload)

@@ -43,7 +43,7 @@ internal static class NbdRequestValidator
         }
         if (command == NbdCommand.BlockStatus)
         {
-            if (!session.BaseAllocation)
+            if (!session.AnyMetaContext)
             {
                 return new(NbdErrno.EInval, "NBD_CMD_BLOCK_STATUS without a negotiated meta context");
             }

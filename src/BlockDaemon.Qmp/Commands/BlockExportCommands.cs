@@ -53,11 +53,9 @@ public static class BlockExportCommands
         {
             throw QmpException.Generic($"NBD server already has export named '{name}'");
         }
-        if (arguments["bitmaps"] is JsonArray { Count: > 0 } bitmaps)
-        {
-            // No node has dirty bitmaps yet, so the first one named is not found.
-            throw QmpException.Generic($"Bitmap '{BitmapName(bitmaps[0]!)}' is not found");
-        }
+        var bitmapContexts = arguments["bitmaps"] is JsonArray bitmaps
+            ? NbdBitmapExports.Resolve(context.Graph, node, bitmaps, writable)
+            : [];
         if (arguments["allocation-depth"]?.GetValue<bool>() == true)
         {
             throw QmpException.Generic("The qemu:allocation-depth context is not supported by blockd");
@@ -66,6 +64,7 @@ public static class BlockExportCommands
         try
         {
             nbd = NbdExport.Attach(context.Graph, node, name, description, writable, writeThrough);
+            nbd.OfferDirtyBitmaps(bitmapContexts);
         }
         catch (BlockException e)
         {
@@ -74,9 +73,6 @@ public static class BlockExportCommands
         context.Exports.Add(new BlockExport(id, nodeName, nbd));
         return Task.FromResult<JsonNode?>(null);
     }
-
-    private static string BitmapName(JsonNode bitmap) =>
-        bitmap is JsonObject external ? external["name"]!.GetValue<string>() : bitmap.GetValue<string>();
 
     private static async Task<JsonNode?> Delete(CommandContext context, JsonObject arguments)
     {
