@@ -1,9 +1,9 @@
 namespace BlockDaemon.Nbd.Server;
 
 /// <summary>
-/// The metadata contexts this server knows. Only base:allocation for now; queries for any other
-/// namespace (qemu:dirty-bitmap:..., qemu:allocation-depth) match nothing, which is how the spec
-/// says to answer unknown contexts.
+/// base:allocation, which every export offers. An export's qemu:dirty-bitmap contexts are
+/// matched by <see cref="NbdDirtyBitmapContext"/>; queries for anything else match nothing,
+/// which is how the spec says to answer unknown contexts.
 /// </summary>
 internal static class NbdMetaContexts
 {
