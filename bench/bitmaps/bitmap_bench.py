@@ -8,9 +8,9 @@ Workloads (each daemon started the same way, the two taking turns, median of --r
               with a 68 KiB step, so consecutive writes land in different granules and words.
               null-co does no I/O, so the figure is the daemon's own write path: NBD, the
               generic path and the bitmap marking. The bitmaps are cleared before each run.
-  merge-1t    block-dirty-bitmap-merge of a fully dirty bitmap into an empty one on a 1 TiB
-              null-co node at 64 KiB granularity (16 Mi bits), one QMP round trip each.
-  clear-1t    block-dirty-bitmap-clear of that full bitmap.
+  merge-1t    block-dirty-bitmap-merge of a bitmap with its first 16 GiB dirty into an empty
+              one on a 1 TiB null-co node at 64 KiB granularity (16 Mi bits), one QMP round trip.
+  clear-1t    block-dirty-bitmap-clear of the merged bitmap.
   persist-N   like write-N, but on a qcow2 image (cache.direct=off) with N persistent bitmaps,
               written twice: once fresh (blockd writes each first bit ahead) and once again.
 
@@ -142,9 +142,11 @@ def run_bitmap_ops(binary, workdir, repeats):
     try:
         q = daemon.qmp
         q.execute("block-dirty-bitmap-add", node="disk", name="full", granularity=GRANULARITY)
-        # Dirty the whole 1 TiB: write-zeroes on null-co is free, the bitmap still records it.
+        # Dirty the first 16 GiB (1 Mi of the 16 Mi bits): write-zeroes on null-co is free but
+        # still recorded. qsd takes minutes to zero the whole TiB through NBD, and its merge and
+        # clear walk every word whatever the content, so a partly dirty bitmap measures it fairly.
         commands = []
-        for gib in range(1024):
+        for gib in range(16):
             commands += ["-c", f"write -z {gib << 30} 1G"]
         subprocess.run(["qemu-io", "-f", "raw", *commands, daemon.uri], check=True,
                        timeout=600, stdout=subprocess.DEVNULL)
