@@ -185,44 +185,51 @@ public sealed class DirtyBitmap
 
     /// <summary>
     /// Sets every byte range dirty in <paramref name="source"/> (any granularity, same disk size).
-    /// Returns the previous bits for undo.
+    /// Returns the previous bits for undo, or null unless <paramref name="keepBackup"/>.
     /// </summary>
-    public HierarchicalBitmap MergeFrom(DirtyBitmap source)
+    public HierarchicalBitmap? MergeFrom(DirtyBitmap source, bool keepBackup = true)
     {
         if (source.DiskLength != DiskLength)
         {
             throw new BlockException(BlockErrorKind.InvalidArgument,
                 $"Bitmaps are of different sizes (destination size is {DiskLength}, source size is {source.DiskLength}) and can't be merged");
         }
-        HierarchicalBitmap? sameGranularity = null;
-        var ranges = new List<(long Offset, long Length)>();
-        if (source.Granularity == Granularity)
+        if (ReferenceEquals(source, this))
         {
-            lock (source._lock)
+            lock (_lock)
             {
-                sameGranularity = source._bits.Clone();
+                return keepBackup ? _bits.Clone() : null;
             }
         }
-        else
+        if (source.Granularity == Granularity)
         {
+            // Both locks at once: merges run on the control loop one at a time, and writers
+            // never hold two bitmap locks, so this order cannot deadlock.
             lock (source._lock)
             {
-                for (long bit = source._bits.NextSet(0); bit >= 0;)
+                lock (_lock)
                 {
-                    long end = source._bits.NextClear(bit);
-                    end = end < 0 ? source._bits.Length : end;
-                    ranges.Add((bit << source.GranularityBits, (end - bit) << source.GranularityBits));
-                    bit = end >= source._bits.Length ? -1 : source._bits.NextSet(end);
+                    var old = keepBackup ? _bits.Clone() : null;
+                    _bits.Merge(source._bits);
+                    Interlocked.Increment(ref _changes);
+                    return old;
                 }
+            }
+        }
+        var ranges = new List<(long Offset, long Length)>();
+        lock (source._lock)
+        {
+            for (long bit = source._bits.NextSet(0); bit >= 0;)
+            {
+                long end = source._bits.NextClear(bit);
+                end = end < 0 ? source._bits.Length : end;
+                ranges.Add((bit << source.GranularityBits, (end - bit) << source.GranularityBits));
+                bit = end >= source._bits.Length ? -1 : source._bits.NextSet(end);
             }
         }
         lock (_lock)
         {
-            var old = _bits.Clone();
-            if (sameGranularity is not null)
-            {
-                _bits.Merge(sameGranularity);
-            }
+            var old = keepBackup ? _bits.Clone() : null;
             foreach (var (offset, length) in ranges)
             {
                 long first = offset >> GranularityBits;

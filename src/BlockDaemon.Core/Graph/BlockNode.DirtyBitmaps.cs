@@ -125,7 +125,7 @@ public sealed partial class BlockNode
     public DirtyBitmap ReclaimDirtyBitmap(DirtyBitmap bitmap)
     {
         var successor = bitmap.Successor ?? throw new InvalidOperationException("Cannot reclaim a successor when none is present");
-        bitmap.MergeFrom(successor);
+        bitmap.MergeFrom(successor, keepBackup: false);
         bitmap.Disabled = successor.Disabled;
         bitmap.SetSuccessor(null);
         ReleaseDirtyBitmap(successor);

@@ -221,8 +221,7 @@ public static class DirtyBitmapCommands
     {
         var (bs, target) = Lookup(graph, arguments["node"]!.GetValue<string>(), arguments["target"]!.GetValue<string>());
         Check(target, allowReadOnly: false, allowInconsistent: false);
-        // qsd's anonymous bitmap on the target's node: its size decides which sources fit.
-        var scratch = DirtyBitmap.CreateDetached(target.Granularity, bs.Length);
+        var sources = new List<DirtyBitmap>();
         foreach (var source in arguments["bitmaps"]!.AsArray())
         {
             DirtyBitmap bitmap;
@@ -236,25 +235,29 @@ public static class DirtyBitmapCommands
                 bitmap = bs.FindDirtyBitmap(name) ?? throw QmpException.Generic($"Dirty bitmap '{name}' not found");
             }
             Check(bitmap, allowReadOnly: true, allowInconsistent: false);
-            try
+            // qsd merges every source into an anonymous bitmap of the target's node first, so a
+            // source of another size fails before the target changes.
+            if (bitmap.DiskLength != bs.Length)
             {
-                scratch.MergeFrom(bitmap);
+                throw QmpException.Generic(
+                    $"Bitmaps are of different sizes (destination size is {bs.Length}, source size is {bitmap.DiskLength}) and can't be merged");
             }
-            catch (BlockException e)
-            {
-                throw QmpErrors.From(e);
-            }
+            sources.Add(bitmap);
         }
-        HierarchicalBitmap backup;
-        try
+        if (target.DiskLength != bs.Length)
         {
-            backup = target.MergeFrom(scratch);
+            throw QmpException.Generic(
+                $"Bitmaps are of different sizes (destination size is {target.DiskLength}, source size is {bs.Length}) and can't be merged");
         }
-        catch (BlockException e)
+        // Every check passed: the target changes now, with its old bits kept for undo.
+        HierarchicalBitmap? backup = null;
+        foreach (var source in sources)
         {
-            throw QmpErrors.From(e);
+            var old = target.MergeFrom(source, keepBackup: backup is null);
+            backup ??= old;
         }
-        return () => target.Restore(backup);
+        backup ??= target.MergeFrom(target);
+        return () => target.Restore(backup!);
     }
 
     private static Task<JsonNode?> Sha256(CommandContext context, JsonObject arguments)
