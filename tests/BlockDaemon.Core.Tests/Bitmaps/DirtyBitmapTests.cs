@@ -99,7 +99,7 @@ public sealed class DirtyBitmapTests
         Assert.True(coarse.IsDirty(Size - 1));
         Assert.Equal(4 * 65536, coarse.Count);
 
-        coarse.Restore(backup);
+        coarse.Restore(backup!);
         Assert.Equal(65536, coarse.Count);
         var undo = coarse.Clear();
         Assert.Equal(0, coarse.Count);
