@@ -158,12 +158,15 @@ public sealed class DirtyBitmap
         }
     }
 
-    /// <summary>Clears every bit and returns the old bits, so a transaction can undo it (<see cref="Restore"/>).</summary>
-    public HierarchicalBitmap Clear()
+    /// <summary>
+    /// Clears every bit; with <paramref name="keepBackup"/> returns the old bits, so a
+    /// transaction can undo it (<see cref="Restore"/>).
+    /// </summary>
+    public HierarchicalBitmap? Clear(bool keepBackup = true)
     {
         lock (_lock)
         {
-            var old = _bits.Clone();
+            var old = keepBackup ? _bits.Clone() : null;
             _bits.Clear();
             Interlocked.Increment(ref _changes);
             return old;

@@ -133,18 +133,27 @@ public static class DirtyBitmapCommands
 
     private static async Task<JsonNode?> Clear(CommandContext context, JsonObject arguments)
     {
-        ClearAction(context.Graph, arguments);
+        ClearAction(context.Graph, arguments, keepUndo: false);
         await SyncAsync(context.Graph, arguments["node"]!.GetValue<string>()).ConfigureAwait(false);
         return null;
     }
 
-    /// <summary>Clears the bitmap; the returned action puts its bits back.</summary>
-    public static Action ClearAction(BlockGraph graph, JsonObject arguments)
+    /// <summary>
+    /// Clears the bitmap; the returned action puts its bits back (a copy of them is kept only
+    /// with <paramref name="keepUndo"/>, for transactions).
+    /// </summary>
+    public static Action ClearAction(BlockGraph graph, JsonObject arguments, bool keepUndo = true)
     {
         var (_, bitmap) = Lookup(graph, arguments["node"]!.GetValue<string>(), arguments["name"]!.GetValue<string>());
         Check(bitmap, allowReadOnly: false, allowInconsistent: false);
-        var backup = bitmap.Clear();
-        return () => bitmap.Restore(backup);
+        var backup = bitmap.Clear(keepUndo);
+        return () =>
+        {
+            if (backup is not null)
+            {
+                bitmap.Restore(backup);
+            }
+        };
     }
 
     private static async Task<JsonNode?> Enable(CommandContext context, JsonObject arguments)
@@ -190,7 +199,7 @@ public static class DirtyBitmapCommands
 
     private static async Task<JsonNode?> Merge(CommandContext context, JsonObject arguments)
     {
-        MergeAction(context.Graph, arguments);
+        MergeAction(context.Graph, arguments, keepUndo: false);
         await SyncAsync(context.Graph, arguments["node"]!.GetValue<string>()).ConfigureAwait(false);
         return null;
     }
@@ -217,7 +226,7 @@ public static class DirtyBitmapCommands
     /// Merges the sources into the target through a scratch bitmap (the target is unchanged if
     /// any source fails); the returned action restores the target's previous bits.
     /// </summary>
-    public static Action MergeAction(BlockGraph graph, JsonObject arguments)
+    public static Action MergeAction(BlockGraph graph, JsonObject arguments, bool keepUndo = true)
     {
         var (bs, target) = Lookup(graph, arguments["node"]!.GetValue<string>(), arguments["target"]!.GetValue<string>());
         Check(target, allowReadOnly: false, allowInconsistent: false);
@@ -251,13 +260,24 @@ public static class DirtyBitmapCommands
         }
         // Every check passed: the target changes now, with its old bits kept for undo.
         HierarchicalBitmap? backup = null;
+        bool first = true;
         foreach (var source in sources)
         {
-            var old = target.MergeFrom(source, keepBackup: backup is null);
+            var old = target.MergeFrom(source, keepBackup: keepUndo && first);
             backup ??= old;
+            first = false;
         }
-        backup ??= target.MergeFrom(target);
-        return () => target.Restore(backup!);
+        if (keepUndo && backup is null)
+        {
+            backup = target.MergeFrom(target);
+        }
+        return () =>
+        {
+            if (backup is not null)
+            {
+                target.Restore(backup);
+            }
+        };
     }
 
     private static Task<JsonNode?> Sha256(CommandContext context, JsonObject arguments)

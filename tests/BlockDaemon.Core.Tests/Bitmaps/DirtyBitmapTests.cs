@@ -103,7 +103,7 @@ public sealed class DirtyBitmapTests
         Assert.Equal(65536, coarse.Count);
         var undo = coarse.Clear();
         Assert.Equal(0, coarse.Count);
-        coarse.Restore(undo);
+        coarse.Restore(undo!);
         Assert.Equal(65536, coarse.Count);
     }
 
