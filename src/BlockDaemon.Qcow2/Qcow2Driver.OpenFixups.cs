@@ -19,6 +19,7 @@ public sealed partial class Qcow2Driver
     {
         if (_node.ReadOnly)
         {
+            await LoadBitmapsAsync(ct).ConfigureAwait(false);
             return;
         }
         await _lock.WaitAsync(ct).ConfigureAwait(false);
@@ -26,7 +27,7 @@ public sealed partial class Qcow2Driver
         {
             BeginOperation();
             // Autoclear bits nobody here knows: the data they describe may go stale, so clear
-            // them as qsd does. The bitmaps bit stays until the first write (BeginWriteAsync).
+            // them as qsd does.
             if (IsV3 && (_header.Autoclear & ~QemuKnownAutoclear) != 0)
             {
                 await WriteAutoclearAsync(_header.Autoclear & QemuKnownAutoclear, ct).ConfigureAwait(false);
@@ -40,6 +41,7 @@ public sealed partial class Qcow2Driver
         {
             _lock.Release();
         }
+        await LoadBitmapsAsync(ct).ConfigureAwait(false);
     }
 
     private async ValueTask WriteAutoclearAsync(AutoclearFeatures autoclear, CancellationToken ct)

@@ -23,6 +23,7 @@ public sealed partial class Qcow2Driver
             {
                 throw Qcow2Errors.NotSupported("Can't resize a v2 image which has snapshots");
             }
+            CheckBitmapsAllowResize();
             await BeginWriteAsync(ct).ConfigureAwait(false);
             if (length < _size)
             {
@@ -32,10 +33,19 @@ public sealed partial class Qcow2Driver
             {
                 await GrowAsync(length, ct).ConfigureAwait(false);
             }
-            var sizeBytes = new byte[8];
-            BinaryPrimitives.WriteUInt64BigEndian(sizeBytes, (ulong)length);
-            await _file.WriteAsync(24, sizeBytes, WriteFlags.None, ct).ConfigureAwait(false);
-            await _file.FlushAsync(ct).ConfigureAwait(false);
+            if (_stored.Any(s => !s.KeptAsFound))
+            {
+                // Stored bitmaps must match the size QEMU sees: new tables, and one header
+                // write that switches size and bitmaps together (the node is drained).
+                await RewriteBitmapsLockedAsync(_stored.ToList(), length, ct, metadataLockHeld: true).ConfigureAwait(false);
+            }
+            else
+            {
+                var sizeBytes = new byte[8];
+                BinaryPrimitives.WriteUInt64BigEndian(sizeBytes, (ulong)length);
+                await _file.WriteAsync(24, sizeBytes, WriteFlags.None, ct).ConfigureAwait(false);
+                await _file.FlushAsync(ct).ConfigureAwait(false);
+            }
             _header = _header with { Size = length };
             _size = length;
         }

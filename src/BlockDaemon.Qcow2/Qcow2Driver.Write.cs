@@ -13,6 +13,7 @@ public sealed partial class Qcow2Driver
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data, WriteFlags flags, CancellationToken ct)
     {
+        await EnsureBitmapsDurableAsync(offset, data.Length, ct).ConfigureAwait(false);
         if ((flags & WriteFlags.Compressed) != 0)
         {
             await WriteCompressedAsync(offset, data, ct).ConfigureAwait(false);
@@ -42,25 +43,12 @@ public sealed partial class Qcow2Driver
         }
     }
 
-    /// <summary>
-    /// Before the first change to the image: the bitmaps autoclear bit is cleared. blockd does not
-    /// maintain persistent bitmaps, so once guest writes land they would be stale; with the bit
-    /// clear, QEMU treats them as inconsistent instead of trusting them. It is done here rather
-    /// than at open (where unknown bits go, see CompleteOpenAsync) so a session that never
-    /// writes leaves valid bitmaps valid; the header write is durable before any data lands.
-    /// </summary>
-    private async ValueTask BeginWriteAsync(CancellationToken ct)
+    // Persistent bitmaps are maintained (write-ahead, see Qcow2Driver.Bitmaps), so a change
+    // needs no header update first.
+    private ValueTask BeginWriteAsync(CancellationToken ct)
     {
         BeginOperation();
-        if (_writePrepared)
-        {
-            return;
-        }
-        if ((_header.Autoclear & AutoclearFeatures.Bitmaps) != 0)
-        {
-            await WriteAutoclearAsync(_header.Autoclear & ~AutoclearFeatures.Bitmaps, ct).ConfigureAwait(false);
-        }
-        _writePrepared = true;
+        return ValueTask.CompletedTask;
     }
 
     private void BeginOperation()
@@ -277,6 +265,7 @@ public sealed partial class Qcow2Driver
 
     public async ValueTask WriteZeroesAsync(long offset, long length, WriteFlags flags, CancellationToken ct)
     {
+        await EnsureBitmapsDurableAsync(offset, length, ct).ConfigureAwait(false);
         long end = offset + length;
         long alignedStart = (offset + _clusterSize - 1) & ~(long)(_clusterSize - 1);
         long alignedEnd = end & ~(long)(_clusterSize - 1);
@@ -299,6 +288,7 @@ public sealed partial class Qcow2Driver
 
     public async ValueTask DiscardAsync(long offset, long length, CancellationToken ct)
     {
+        await EnsureBitmapsDurableAsync(offset, length, ct).ConfigureAwait(false);
         long end = offset + length;
         long alignedStart = (offset + _clusterSize - 1) & ~(long)(_clusterSize - 1);
         long alignedEnd = end == _size ? (end + _clusterSize - 1) & ~(long)(_clusterSize - 1) : end & ~(long)(_clusterSize - 1);

@@ -32,7 +32,6 @@ public sealed partial class Qcow2Driver : IBlockDriver, IImageInfoSource, IInter
     private long _size;
     private byte[]? _decompressedCluster;
     private ulong _decompressedEntry;
-    private bool _writePrepared;
 
     internal Qcow2Driver(BlockNode node, BlockChild file, BlockChild? dataFile, BlockChild? backing, Qcow2Header header,
         ClusterMap map, RefcountStore refcounts, IReadOnlyList<SnapshotEntry> snapshots, long snapshotTableBytes, DiscardPolicy passDiscard)
@@ -118,6 +117,7 @@ public sealed partial class Qcow2Driver : IBlockDriver, IImageInfoSource, IInter
 
     public async ValueTask FlushAsync(CancellationToken ct)
     {
+        await SyncBitmapsAsync(ct).ConfigureAwait(false);
         await _lock.WaitAsync(ct).ConfigureAwait(false);
         try
         {
@@ -278,5 +278,6 @@ public sealed partial class Qcow2Driver : IBlockDriver, IImageInfoSource, IInter
             await TrimGrownTailAsync(CancellationToken.None).ConfigureAwait(false);
         }
         _lock.Dispose();
+        _bitmapLock.Dispose();
     }
 }

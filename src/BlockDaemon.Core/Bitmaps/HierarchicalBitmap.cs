@@ -120,6 +120,64 @@ public sealed class HierarchicalBitmap
         }
     }
 
+    /// <summary>A copy with its own storage.</summary>
+    public HierarchicalBitmap Clone()
+    {
+        var copy = new HierarchicalBitmap(Length);
+        Array.Copy(_words, copy._words, _words.Length);
+        Array.Copy(_summary, copy._summary, _summary.Length);
+        copy.Count = Count;
+        return copy;
+    }
+
+    /// <summary>A copy of <paramref name="bits"/> bits: the first ones kept, any new ones clear.</summary>
+    public HierarchicalBitmap Resized(long bits)
+    {
+        var copy = new HierarchicalBitmap(bits);
+        for (long bit = NextSet(0); bit >= 0 && bit < bits; bit = NextSet(bit))
+        {
+            long end = NextClear(bit);
+            end = end < 0 ? Length : end;
+            copy.Set(bit, Math.Min(end, bits) - bit);
+            if (end >= Length)
+            {
+                break;
+            }
+            bit = end;
+        }
+        return copy;
+    }
+
+    /// <summary>Replaces every bit with those of <paramref name="other"/> (same length).</summary>
+    public void CopyFrom(HierarchicalBitmap other)
+    {
+        if (other.Length != Length)
+        {
+            throw new ArgumentException("Bitmaps of different lengths cannot be copied", nameof(other));
+        }
+        Array.Copy(other._words, _words, _words.Length);
+        Array.Copy(other._summary, _summary, _summary.Length);
+        Count = other.Count;
+    }
+
+    /// <summary>Whether every bit of [start, start + count) is set.</summary>
+    public bool AllSet(long start, long count)
+    {
+        long clear = NextClear(start);
+        return clear < 0 || clear >= start + count;
+    }
+
+    /// <summary>The bits as 64-bit little-endian words, (Length + 63) / 64 of them (QEMU's hbitmap serialization).</summary>
+    public byte[] ToWordBytes()
+    {
+        var bytes = new byte[_words.Length * 8];
+        for (int i = 0; i < _words.Length; i++)
+        {
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt64LittleEndian(bytes.AsSpan(i * 8), _words[i]);
+        }
+        return bytes;
+    }
+
     /// <summary>The bits as bytes, bit i at byte i / 8, bit i % 8 (the qcow2 bitmap data layout).</summary>
     public void CopyTo(Span<byte> destination, long firstBit)
     {
@@ -148,6 +206,10 @@ public sealed class HierarchicalBitmap
         }
         for (int i = 0; i < source.Length; i++)
         {
+            if (source[i] == 0)
+            {
+                continue;
+            }
             for (int b = 0; b < 8; b++)
             {
                 long bit = firstBit + (i * 8L) + b;

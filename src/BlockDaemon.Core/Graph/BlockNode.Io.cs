@@ -111,6 +111,7 @@ public sealed partial class BlockNode
         }
         using var tracked = request;
         CheckWriteThreshold(offset, data.Length);
+        MarkDirtyBitmaps(start, span);
         if (aligned)
         {
             await WriteSplitAsync(offset, data, flags, ct).ConfigureAwait(false);
@@ -151,6 +152,7 @@ public sealed partial class BlockNode
         }
         using var tracked = request;
         CheckWriteThreshold(offset, length);
+        MarkDirtyBitmaps(offset, length);
         if (!Common.DiscardUnmap)
         {
             flags &= ~WriteFlags.MayUnmap;
@@ -179,7 +181,13 @@ public sealed partial class BlockNode
         // Discard is advisory: the unaligned edges and drivers without discard just keep their data.
         long start = AlignUp(offset, align);
         long end = AlignDown(offset + length, align);
-        if (!Common.DiscardUnmap || !Driver.Limits.SupportsDiscard || end <= start)
+        if (!Common.DiscardUnmap || !Driver.Limits.SupportsDiscard)
+        {
+            return;
+        }
+        // As qsd: a discard the node would pass on marks its whole range, even edges it keeps.
+        MarkDirtyBitmaps(offset, length);
+        if (end <= start)
         {
             return;
         }
@@ -306,6 +314,11 @@ public sealed partial class BlockNode
         {
             CheckNotCorrupted();
             await Driver.TruncateAsync(length, ct).ConfigureAwait(false);
+            ResizeDirtyBitmaps(length);
+            if (Driver is Bitmaps.IPersistentBitmapStore store)
+            {
+                await store.ResizedAsync(ct).ConfigureAwait(false);
+            }
         }
         catch (BlockException e) when (IsUnsignalledCorruption(e))
         {

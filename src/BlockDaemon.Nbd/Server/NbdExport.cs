@@ -1,3 +1,4 @@
+using BlockDaemon.Core.Bitmaps;
 using BlockDaemon.Core.Errors;
 using BlockDaemon.Core.Graph;
 using BlockDaemon.Nbd.Protocol;
@@ -13,6 +14,7 @@ namespace BlockDaemon.Nbd.Server;
 public sealed class NbdExport
 {
     private readonly BlockUser _user;
+    private bool _bitmapsReleased;
 
     private NbdExport(string name, string? description, bool writable, bool writeThrough, BlockUser user, IReadOnlyList<INbdMetaContext> metaContexts)
     {
@@ -40,9 +42,13 @@ public sealed class NbdExport
     /// <summary>The edge every request of every connection goes through.</summary>
     public BlockChild Child { get; }
 
-    /// <summary>Attaches an export user to <paramref name="node"/>. Runs on the control plane.</summary>
+    /// <summary>
+    /// Attaches an export user to <paramref name="node"/>. Runs on the control plane.
+    /// <paramref name="dirtyBitmaps"/> (exported name, bitmap), checked by the caller, become
+    /// qemu:dirty-bitmap contexts and stay busy while the export lasts, as qsd marks them.
+    /// </summary>
     public static NbdExport Attach(BlockGraph graph, BlockNode node, string name, string? description = null, bool writable = false, bool writeThrough = false,
-        bool allocationDepth = false)
+        bool allocationDepth = false, IReadOnlyList<(string Name, DirtyBitmap Bitmap)>? dirtyBitmaps = null)
     {
         if (System.Text.Encoding.UTF8.GetByteCount(name) > NbdLimits.MaxString)
         {
@@ -59,14 +65,41 @@ public sealed class NbdExport
         {
             metaContexts.Add(AllocationDepthContext.Instance);
         }
+        for (int i = 0; i < (dirtyBitmaps?.Count ?? 0); i++)
+        {
+            var (bitmapName, bitmap) = dirtyBitmaps![i];
+            metaContexts.Add(new DirtyBitmapContext(bitmapName, bitmap, i));
+            bitmap.AddBusyUser();
+        }
         return new NbdExport(name, description, writable, writeThrough, user, metaContexts);
     }
 
     /// <summary>Gives the edge back. Runs on the control plane, after the server dropped the export.</summary>
-    public void Detach(BlockGraph graph) => graph.DetachUser(_user);
+    public void Detach(BlockGraph graph)
+    {
+        ReleaseDirtyBitmaps();
+        graph.DetachUser(_user);
+    }
 
     /// <summary>Detaches, and closes the node if nothing else owns or uses it (QEMU drops its last reference).</summary>
-    public ValueTask DetachAsync(BlockGraph graph) => graph.ReleaseUserAsync(_user);
+    public ValueTask DetachAsync(BlockGraph graph)
+    {
+        ReleaseDirtyBitmaps();
+        return graph.ReleaseUserAsync(_user);
+    }
+
+    private void ReleaseDirtyBitmaps()
+    {
+        if (_bitmapsReleased)
+        {
+            return;
+        }
+        _bitmapsReleased = true;
+        foreach (var context in MetaContexts.OfType<DirtyBitmapContext>())
+        {
+            context.Bitmap.RemoveBusyUser();
+        }
+    }
 
     /// <summary>
     /// The flags qsd 7.2 sends: flush, FUA and cache always; trim, write-zeroes and fast-zero only

@@ -62,4 +62,20 @@ public sealed record BitmapDirectoryEntry
         length = (int)Math.Min(encoded, int.MaxValue);
         return encoded <= data.Length;
     }
+
+    /// <summary>Writes the entry (no extra data) at the start of <paramref name="data"/>; returns its encoded length.</summary>
+    public int Write(Span<byte> data)
+    {
+        byte[] name = Encoding.UTF8.GetBytes(Name);
+        int length = EncodedLength(name.Length, 0);
+        data[..length].Clear();
+        BinaryPrimitives.WriteUInt64BigEndian(data, TableOffset);
+        BinaryPrimitives.WriteUInt32BigEndian(data[8..], TableSize);
+        BinaryPrimitives.WriteUInt32BigEndian(data[12..], Flags);
+        data[16] = Type;
+        data[17] = GranularityBits;
+        BinaryPrimitives.WriteUInt16BigEndian(data[18..], (ushort)name.Length);
+        name.CopyTo(data[FixedLength..]);
+        return length;
+    }
 }

@@ -53,16 +53,14 @@ public static class BlockExportCommands
         {
             throw QmpException.Generic($"NBD server already has export named '{name}'");
         }
-        if (arguments["bitmaps"] is JsonArray { Count: > 0 } bitmaps)
-        {
-            // No node has dirty bitmaps yet, so the first one named is not found.
-            throw QmpException.Generic($"Bitmap '{BitmapName(bitmaps[0]!)}' is not found");
-        }
+        var dirtyBitmaps = arguments["bitmaps"] is JsonArray bitmaps
+            ? NbdBitmapExports.Resolve(context.Graph, node, bitmaps, writable)
+            : [];
         bool allocationDepth = arguments["allocation-depth"]?.GetValue<bool>() ?? false;
         NbdExport nbd;
         try
         {
-            nbd = NbdExport.Attach(context.Graph, node, name, description, writable, writeThrough, allocationDepth);
+            nbd = NbdExport.Attach(context.Graph, node, name, description, writable, writeThrough, allocationDepth, dirtyBitmaps);
         }
         catch (BlockException e)
         {
@@ -71,9 +69,6 @@ public static class BlockExportCommands
         context.Exports.Add(new BlockExport(id, nbd));
         return Task.FromResult<JsonNode?>(null);
     }
-
-    private static string BitmapName(JsonNode bitmap) =>
-        bitmap is JsonObject external ? external["name"]!.GetValue<string>() : bitmap.GetValue<string>();
 
     internal static async Task<JsonNode?> Delete(CommandContext context, JsonObject arguments)
     {

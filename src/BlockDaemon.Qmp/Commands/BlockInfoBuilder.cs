@@ -36,12 +36,43 @@ internal static class BlockInfoBuilder
             },
             ["write_threshold"] = node.WriteThreshold,
         };
+        if (node.DirtyBitmaps.Count > 0)
+        {
+            info["dirty-bitmaps"] = DirtyBitmapInfo(node);
+        }
         // The backing node's current file name, not the header's string (that is image.backing-filename).
         if (node.FindChild("backing") is { } backing)
         {
             info["backing_file"] = NodeFilename.For(backing.Node);
         }
         return info;
+    }
+
+    // BlockDirtyInfo as bdrv_query_dirty_bitmaps fills it: "inconsistent" only when true.
+    private static JsonArray DirtyBitmapInfo(BlockNode node)
+    {
+        var list = new JsonArray();
+        foreach (var bitmap in node.DirtyBitmaps)
+        {
+            var info = new JsonObject
+            {
+                ["count"] = bitmap.Count,
+                ["granularity"] = bitmap.Granularity,
+                ["recording"] = bitmap.Recording,
+                ["busy"] = bitmap.Busy,
+                ["persistent"] = bitmap.Persistent,
+            };
+            if (bitmap.Name is { } name)
+            {
+                info["name"] = name;
+            }
+            if (bitmap.Inconsistent)
+            {
+                info["inconsistent"] = true;
+            }
+            list.Add((JsonNode)info);
+        }
+        return list;
     }
 
     private static int BackingDepth(BlockNode node)

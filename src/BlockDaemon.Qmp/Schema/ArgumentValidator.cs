@@ -48,7 +48,8 @@ public sealed class ArgumentValidator
         for (int i = 0; i < array.Count; i++)
         {
             string elementPath = $"{path}[{i}]";
-            result.Add(VisitNamed(type.Name, array[i], elementPath, elementPath));
+            // QEMU visits list elements without a name: messages that use the bare name say 'null'.
+            result.Add(VisitNamed(type.Name, array[i], elementPath, "null"));
         }
         return result;
     }
@@ -143,8 +144,9 @@ public sealed class ArgumentValidator
                 return Visit(branch, value, path, name);
             }
         }
+        // QEMU's generated alternate visitor names the bare member, not its path.
         throw new QmpException(QmpErrorClass.GenericError,
-            $"Invalid parameter type for '{(path.Length == 0 ? "null" : path)}', expected: {alternate.Name}");
+            $"Invalid parameter type for '{(name.Length == 0 ? "null" : name)}', expected: {alternate.Name}");
     }
 
     private bool Matches(TypeRef branch, JsonNode? value)

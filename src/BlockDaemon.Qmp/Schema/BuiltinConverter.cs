@@ -94,12 +94,12 @@ internal static class BuiltinConverter
     {
         (BigInteger min, BigInteger max, string label, bool fullName) = type switch
         {
-            "int8" => (sbyte.MinValue, sbyte.MaxValue, "int8", false),
-            "int16" => (short.MinValue, short.MaxValue, "int16", false),
-            "int32" => (int.MinValue, int.MaxValue, "int32", false),
-            "uint8" => (byte.MinValue, byte.MaxValue, "uint8", false),
-            "uint16" => (ushort.MinValue, ushort.MaxValue, "uint16", false),
-            "uint32" => (uint.MinValue, uint.MaxValue, "uint32", false),
+            "int8" => (sbyte.MinValue, sbyte.MaxValue, "int8_t", false),
+            "int16" => (short.MinValue, short.MaxValue, "int16_t", false),
+            "int32" => (int.MinValue, int.MaxValue, "int32_t", false),
+            "uint8" => (byte.MinValue, byte.MaxValue, "uint8_t", false),
+            "uint16" => (ushort.MinValue, ushort.MaxValue, "uint16_t", false),
+            "uint32" => (uint.MinValue, uint.MaxValue, "uint32_t", false),
             "uint64" or "size" => ((BigInteger)long.MinValue, (BigInteger)ulong.MaxValue, "uint64", true),
             _ => ((BigInteger)long.MinValue, (BigInteger)long.MaxValue, "integer", true),
         };

@@ -10,7 +10,7 @@ public sealed class StoredBitmapInfoTests
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     [Fact]
-    public async Task Bitmaps_are_listed_in_directory_order_with_their_flags_until_the_first_write()
+    public async Task Bitmaps_are_listed_in_directory_order_with_their_flags_and_stay_valid_after_writes()
     {
         using var dir = new TempDirectory();
         string image = dir["b.qcow2"];
@@ -33,10 +33,13 @@ public sealed class StoredBitmapInfoTests
         var keys = info.FormatSpecific.Select(p => p.Key).ToList();
         Assert.Equal(keys.IndexOf("compression-type") - 1, keys.IndexOf("bitmaps"));
 
-        // blockd does not maintain bitmaps yet: a write invalidates them, as a program without
-        // bitmap support must, and they are no longer listed.
+        // Bitmaps are maintained: a write keeps them listed (never in use on disk) and the
+        // recording one has its bit.
         var edge = g.Attach("q", BlockPermissions.ConsistentRead | BlockPermissions.Write);
         await edge.WriteAsync(0, new byte[4096], WriteFlags.None, Ct);
-        Assert.DoesNotContain(((IImageInfoSource)node.Driver).GetImageInfo().FormatSpecific, p => p.Key == "bitmaps");
+        bitmaps = (List<object?>)((IImageInfoSource)node.Driver).GetImageInfo().FormatSpecific.Single(p => p.Key == "bitmaps").Value!;
+        Assert.Equal(["b0 65536 [auto]", "b1 131072 []"], bitmaps.Select(Describe));
+        Assert.Equal(65536, node.FindDirtyBitmap("b0")!.Count);
+        Assert.Equal(0, node.FindDirtyBitmap("b1")!.Count);
     }
 }

@@ -4,10 +4,13 @@ namespace BlockDaemon.Nbd.Server.MetaContexts;
 internal static class NbdMetaContextQuery
 {
     /// <summary>
-    /// A query selects a context by its exact name; for LIST, a query ending in ':' (a namespace
-    /// such as "base:" or "qemu:", or "qemu:dirty-bitmap:") also selects every context under it.
+    /// A query selects a context by its exact name; for LIST, one of the namespaces qemu knows
+    /// ("base:", "qemu:", "qemu:dirty-bitmap:") also selects every context under it. Nothing else
+    /// is a wildcard: "qemu:dirty-bitmap:a:" does not list a bitmap named "a:b", as in qemu.
     /// SET needs exact names, so a client cannot turn on contexts it never named.
     /// </summary>
     public static bool Selects(string query, string contextName, bool list) =>
-        query == contextName || (list && query.Length > 0 && query[^1] == ':' && contextName.StartsWith(query, StringComparison.Ordinal));
+        query == contextName || (list && IsNamespace(query) && contextName.StartsWith(query, StringComparison.Ordinal));
+
+    private static bool IsNamespace(string query) => query is "base:" or "qemu:" or DirtyBitmapContext.Prefix;
 }
