@@ -6,11 +6,11 @@ namespace BlockDaemon;
 
 /// <summary>
 /// The daemon's lifetime inside the generic host: the control loop runs from
-/// <see cref="StartAsync"/> until the host stops (QMP quit; SIGTERM, SIGINT or SIGQUIT through the
-/// host's console lifetime); then the monitors close, running jobs are cancelled, the NBD
+/// <see cref="StartAsync"/> until the host stops (QMP quit; SIGTERM, SIGINT or SIGQUIT through
+/// <see cref="DaemonLifetime"/>); then the monitors close, running jobs are cancelled, the NBD
 /// server stops and every node is drained, flushed and closed (parents before children).
 /// </summary>
-internal sealed class DaemonHost(QmpServer server, ControlLoop loop, IHostApplicationLifetime lifetime, ILogger<DaemonHost> logger)
+internal sealed class DaemonHost(QmpServer server, ControlLoop loop, IHostApplicationLifetime lifetime, ILogger logger)
     : IHostedService, IDisposable
 {
     private readonly CancellationTokenSource _loopStopping = new();
