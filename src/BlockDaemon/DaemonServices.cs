@@ -9,6 +9,7 @@ using BlockDaemon.Qmp.Commands;
 using BlockDaemon.Qmp.Schema;
 using BlockDaemon.Qmp.Server;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Hosting.Internal;
 using Microsoft.Extensions.Logging;
@@ -41,6 +42,9 @@ internal static class DaemonServices
         services.AddSingleton<IOptions<HostOptions>>(Options.Create(new HostOptions { ShutdownTimeout = ShutdownTimeout }));
         services.AddSingleton<IHostApplicationLifetime>(sp => new ApplicationLifetime(sp.GetRequiredService<ILoggerFactory>().CreateLogger<ApplicationLifetime>()));
         services.AddSingleton<IHostLifetime>(sp => new DaemonLifetime(sp.GetRequiredService<IHostApplicationLifetime>()));
+        // No option is validated on start; the host would still resolve the validator, and with it
+        // IOptions<StartupValidatorOptions> through the open-generic path, on every start.
+        services.RemoveAll<IStartupValidator>();
         AddDaemon(services);
         return builder.Build();
     }
