@@ -24,7 +24,7 @@ namespace BlockDaemon;
 /// fixed, and every process test resolves all of it), and every service the daemon resolves
 /// registered as a closed type with a factory. The container resolves open generics (ILogger&lt;T&gt;,
 /// IOptions&lt;T&gt;) and constructors by reflection, which Native AOT pays for by building the
-/// generic types at run time: about half of the host's start-up cost when left to it.
+/// generic types at run time: most of the host's start-up cost when left to it.
 /// </summary>
 internal static class DaemonServices
 {
