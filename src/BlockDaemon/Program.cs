@@ -1,4 +1,7 @@
 using BlockDaemon.CommandLine;
+using BlockDaemon.Qmp.Server;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 
 namespace BlockDaemon;
 
@@ -42,11 +45,34 @@ internal static class Program
 
     private static async Task<int> RunAsync(DaemonCommandLine commandLine, bool useDefaultMonitor)
     {
-        using var loggerFactory = new StderrLoggerFactory(StderrLoggerFactory.LevelFromEnvironment());
-        await using var daemon = new DaemonHost(loggerFactory);
-        daemon.Start();
-        var server = daemon.Server;
-        string? pidFile = commandLine.PidFile;
+        var host = DaemonServices.BuildHost(StderrLoggerProvider.LevelFromEnvironment());
+        // The host disposes the QMP server, which can only be disposed asynchronously.
+        await using var hostDisposal = (IAsyncDisposable)host;
+        await host.StartAsync().ConfigureAwait(false);
+        if (await ApplyOptionsAsync(host.Services.GetRequiredService<QmpServer>(), commandLine, useDefaultMonitor).ConfigureAwait(false) is { } exitCode)
+        {
+            await host.StopAsync().ConfigureAwait(false);
+            return exitCode;
+        }
+        if (Daemonizer.IsChild)
+        {
+            Daemonizer.SignalReady();
+        }
+        host.Services.GetRequiredService<DaemonHost>().AnnounceReady();
+        await host.WaitForShutdownAsync().ConfigureAwait(false);
+        if (commandLine.PidFile is { } pidFile)
+        {
+            File.Delete(pidFile);
+        }
+        return 0;
+    }
+
+    /// <summary>
+    /// In qsd's order: --config entries and options applied, monitors accepting, pid file
+    /// written. Returns the exit code if the daemon must not go on running.
+    /// </summary>
+    private static async Task<int?> ApplyOptionsAsync(QmpServer server, DaemonCommandLine commandLine, bool useDefaultMonitor)
+    {
         try
         {
             var executor = new OptionExecutor(server, Console.Out);
@@ -66,10 +92,11 @@ internal static class Program
                 Console.Error.WriteLine($"blockd: QMP monitor listening on {path}");
             }
             server.Start();
-            if (pidFile is not null)
+            if (commandLine.PidFile is { } pidFile)
             {
                 await File.WriteAllTextAsync(pidFile, Environment.ProcessId + "\n").ConfigureAwait(false);
             }
+            return null;
         }
         catch (StartupException e)
         {
@@ -81,17 +108,5 @@ internal static class Program
             Console.Error.Write(e.Format("blockd"));
             return 1;
         }
-        if (Daemonizer.IsChild)
-        {
-            Daemonizer.SignalReady();
-        }
-        // Every socket listens and every option has been applied: a Type=notify unit is up.
-        SystemdNotify.Notify($"READY=1\nMAINPID={Environment.ProcessId}");
-        await daemon.WaitForShutdownAsync().ConfigureAwait(false);
-        if (pidFile is not null)
-        {
-            File.Delete(pidFile);
-        }
-        return 0;
     }
 }

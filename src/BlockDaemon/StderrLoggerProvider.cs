@@ -3,11 +3,12 @@ using Microsoft.Extensions.Logging;
 namespace BlockDaemon;
 
 /// <summary>
-/// Log lines on stderr, written synchronously: blockd logs warnings and errors only by default
-/// (BLOCKD_LOG_LEVEL changes that), so a queue and a writer thread as in the console logger would
-/// cost start-up time and memory for nothing. Under systemd, stderr goes to the journal.
+/// The daemon's only logger provider: log lines on stderr, written synchronously. blockd logs
+/// warnings and errors only by default (BLOCKD_LOG_LEVEL changes that), so a queue and a writer
+/// thread as in the console provider would cost start-up time and memory for nothing. Under
+/// systemd, stderr goes to the journal.
 /// </summary>
-internal sealed class StderrLoggerFactory(LogLevel minimumLevel) : ILoggerFactory
+internal sealed class StderrLoggerProvider(LogLevel minimumLevel) : ILoggerProvider
 {
     private readonly Lock _writeLock = new();
 
@@ -17,9 +18,6 @@ internal sealed class StderrLoggerFactory(LogLevel minimumLevel) : ILoggerFactor
             ? level : LogLevel.Warning;
 
     public ILogger CreateLogger(string categoryName) => new StderrLogger(this, categoryName);
-
-    public void AddProvider(ILoggerProvider provider) =>
-        throw new NotSupportedException("blockd logs to stderr only");
 
     public void Dispose()
     {
@@ -35,12 +33,12 @@ internal sealed class StderrLoggerFactory(LogLevel minimumLevel) : ILoggerFactor
         _ => "crit",
     };
 
-    private sealed class StderrLogger(StderrLoggerFactory factory, string category) : ILogger
+    private sealed class StderrLogger(StderrLoggerProvider provider, string category) : ILogger
     {
         public IDisposable? BeginScope<TState>(TState state)
             where TState : notnull => null;
 
-        public bool IsEnabled(LogLevel logLevel) => logLevel != LogLevel.None && logLevel >= factory.MinimumLevel;
+        public bool IsEnabled(LogLevel logLevel) => logLevel != LogLevel.None && logLevel >= provider.MinimumLevel;
 
         public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
         {
@@ -53,7 +51,7 @@ internal sealed class StderrLoggerFactory(LogLevel minimumLevel) : ILoggerFactor
             {
                 text += Environment.NewLine + exception;
             }
-            lock (factory._writeLock)
+            lock (provider._writeLock)
             {
                 Console.Error.WriteLine(text);
             }
