@@ -57,6 +57,8 @@ public sealed class CommitJob : BlockJob
 
     public override bool CanComplete => IsActive;
 
+    protected override bool IgnoreRetries => true;
+
     /// <summary>The node directly above <paramref name="node"/> in the chain starting at <paramref name="top"/>.</summary>
     public static BlockNode? FindOverlay(BlockNode top, BlockNode node)
     {
