@@ -97,6 +97,12 @@ public abstract class BlockJob : JobDriver, ICopyJob
 
     protected abstract ValueTask RunCoreAsync(Job job, CancellationToken ct);
 
+    /// <summary>
+    /// What on-error=ignore does to a failed chunk: qsd's stream leaves it and ends with the error,
+    /// its commit and mirror try it again (the job is not paused, so the retry is immediate).
+    /// </summary>
+    protected virtual bool IgnoreRetries => false;
+
     public override void UserResume(Job job) => IoStatus = IoStatus.Ok;
 
     public override ValueTask CleanAsync(Job job)
@@ -153,7 +159,7 @@ public abstract class BlockJob : JobDriver, ICopyJob
             .ConfigureAwait(false);
         return action switch
         {
-            BlockErrorAction.Ignore => CopyErrorAction.Ignore,
+            BlockErrorAction.Ignore => IgnoreRetries ? CopyErrorAction.Retry : CopyErrorAction.Ignore,
             BlockErrorAction.Stop => CopyErrorAction.Retry,
             _ => CopyErrorAction.Fail,
         };

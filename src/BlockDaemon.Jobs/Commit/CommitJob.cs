@@ -57,6 +57,8 @@ public sealed class CommitJob : BlockJob
 
     public override bool CanComplete => IsActive;
 
+    protected override bool IgnoreRetries => true;
+
     /// <summary>The node directly above <paramref name="node"/> in the chain starting at <paramref name="top"/>.</summary>
     public static BlockNode? FindOverlay(BlockNode top, BlockNode node)
     {
@@ -145,6 +147,12 @@ public sealed class CommitJob : BlockJob
         {
             var changed = _dirty!.Changed;
             await CopyDirtyAsync(ct).ConfigureAwait(false);
+            // As qsd's mirror: base is durable before READY, and a failed flush goes through the
+            // on-error policy as a write error of the run, not of the pivot.
+            if (!ready && !await FlushBaseAsync().ConfigureAwait(false))
+            {
+                continue;
+            }
             if (!ready)
             {
                 await Job.OnControlLoopAsync(() =>
@@ -154,9 +162,17 @@ public sealed class CommitJob : BlockJob
                 }).ConfigureAwait(false);
                 ready = true;
             }
-            if (_completeRequested || _softCancelled)
+            if (_softCancelled)
             {
                 return;
+            }
+            if (_completeRequested)
+            {
+                if (await CopyLastWritesAsync().ConfigureAwait(false))
+                {
+                    return;
+                }
+                continue;
             }
             if (Job.PauseCount > 0)
             {
@@ -187,6 +203,62 @@ public sealed class CommitJob : BlockJob
             Job.Progress.IncreaseRemaining(run.Length - counted);
             var engine = new CopyEngine(_top!, _base!, (_, n, _) => ValueTask.FromResult(new CopyExtent(n, CopyAction.Copy)), Chunks);
             await engine.RunAsync(this, run.Offset, run.Offset + run.Length, ct, setTotal: false).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// The last copy and flush before the pivot, with top drained, while the job still runs, so a
+    /// failure is the job's error (BLOCK_JOB_ERROR, on-error policy) and leaves top in use.
+    /// </summary>
+    private async ValueTask<bool> CopyLastWritesAsync()
+    {
+        await Top.Requests.DrainAsync().ConfigureAwait(false);
+        try
+        {
+            await CopyDirtyDrainedAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            Top.Requests.EndDrain();
+        }
+        return await FlushBaseAsync().ConfigureAwait(false);
+    }
+
+    // False when the flush failed and the policy was ignore or stop (then resumed): the caller
+    // goes round again, as qsd's mirror does after a failed mirror_flush.
+    private async ValueTask<bool> FlushBaseAsync()
+    {
+        try
+        {
+            await _base!.FlushAsync().ConfigureAwait(false);
+            return true;
+        }
+        catch (BlockException e)
+        {
+            var action = await ((ICopyJob)this).OnErrorAsync(CopyOperation.Write, e).ConfigureAwait(false);
+            if (action == CopyErrorAction.Fail)
+            {
+                throw;
+            }
+            if (action == CopyErrorAction.Retry)
+            {
+                await Job.PausePointAsync().ConfigureAwait(false);
+            }
+            return false;
+        }
+    }
+
+    private async ValueTask CopyDirtyDrainedAsync()
+    {
+        while (_dirty!.TakeRun(0, 1 << 20) is { } run)
+        {
+            using var buffer = AlignedBufferPool.Rent((int)run.Length);
+            var memory = buffer.Memory[..(int)run.Length];
+            // The node is drained, so the driver is read directly (the edge would wait for the drain).
+            await Top.Driver.ReadAsync(run.Offset, memory, default).ConfigureAwait(false);
+            await _base!.WriteAsync(run.Offset, memory).ConfigureAwait(false);
+            Job.Progress.IncreaseRemaining(run.Length);
+            Job.Progress.Update(run.Length);
         }
     }
 
@@ -237,16 +309,8 @@ public sealed class CommitJob : BlockJob
         await Top.Requests.DrainAsync().ConfigureAwait(false);
         try
         {
-            while (_dirty!.TakeRun(0, 1 << 20) is { } run)
-            {
-                using var buffer = AlignedBufferPool.Rent((int)run.Length);
-                var memory = buffer.Memory[..(int)run.Length];
-                // The node is drained, so the driver is read directly (the edge would wait for the drain).
-                await Top.Driver.ReadAsync(run.Offset, memory, default).ConfigureAwait(false);
-                await _base!.WriteAsync(run.Offset, memory).ConfigureAwait(false);
-                Job.Progress.IncreaseRemaining(run.Length);
-                Job.Progress.Update(run.Length);
-            }
+            // Writes that came after the run's last copy (normally none).
+            await CopyDirtyDrainedAsync().ConfigureAwait(false);
             await _base!.FlushAsync().ConfigureAwait(false);
             // The job's own hold on base (write, resize) would stand in the way of its new users.
             Release(_base);

@@ -28,6 +28,6 @@ public enum CopyErrorAction
     Fail,
     /// <summary>Leave the chunk as it is and go on; the copy still fails at its end (on-error=ignore).</summary>
     Ignore,
-    /// <summary>Try the chunk again; the policy has paused the job until the user resumes it (on-error=stop).</summary>
+    /// <summary>Try the chunk again, once the job is not paused (on-error=stop pauses it; commit's ignore does not).</summary>
     Retry,
 }
