@@ -26,6 +26,7 @@ public sealed class CommandRegistry
         BlockJobCommands.Register(registry);
         BlockStreamCommand.Register(registry);
         BlockCommitCommand.Register(registry);
+        BlockdevMirrorCommand.Register(registry);
         return registry;
     }
 

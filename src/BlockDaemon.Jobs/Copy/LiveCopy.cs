@@ -1,0 +1,177 @@
+using BlockDaemon.Core.Graph;
+using BlockDaemon.Core.Io;
+using BlockDaemon.Jobs.BlockJobs;
+
+namespace BlockDaemon.Jobs.Copy;
+
+/// <summary>
+/// Keeps a target equal to a node the guest keeps writing (QEMU's mirror.c, which active commit
+/// and drive/blockdev-mirror share): what has to be copied and every later guest write go into
+/// one private dirty bitmap; the job copies dirty runs until none is left, goes READY, then keeps
+/// copying new writes until block-job-complete (the last writes are copied with the source
+/// drained, then the caller pivots) or a soft block-job-cancel (stop, no pivot).
+/// </summary>
+public sealed class LiveCopy
+{
+    private readonly BlockJob _job;
+    private readonly BlockNode _source;
+    private readonly BlockChild _sourceEdge;
+    private readonly BlockChild _targetEdge;
+    private readonly DirtyTracker _dirty;
+    private readonly CopyOptions _chunks;
+    private readonly Func<long, long, CancellationToken, ValueTask<CopyExtent>> _dirtyPlan;
+    private long _counted;
+    private volatile bool _completeRequested;
+    private volatile bool _softCancelled;
+
+    /// <param name="dirtyPlan">How a dirty range is copied (default: as data); a mirror writes zeroes where the source reads as zeroes.</param>
+    public LiveCopy(BlockJob job, BlockNode source, BlockChild sourceEdge, BlockChild targetEdge, int granularity, CopyOptions chunks,
+        Func<long, long, CancellationToken, ValueTask<CopyExtent>>? dirtyPlan = null)
+    {
+        _job = job;
+        _source = source;
+        _sourceEdge = sourceEdge;
+        _targetEdge = targetEdge;
+        _chunks = chunks;
+        _dirty = new DirtyTracker(source.Length, granularity);
+        _dirtyPlan = dirtyPlan ?? ((_, n, _) => ValueTask.FromResult(new CopyExtent(n, CopyAction.Copy)));
+    }
+
+    /// <summary>block-job-complete was asked for (and no soft cancel came after READY).</summary>
+    public bool PivotWanted => _completeRequested && !_softCancelled;
+
+    /// <summary>Starts tracking guest writes to the source (before the job runs, on the control loop).</summary>
+    public void Track() => _source.AddWriteObserver(_dirty);
+
+    public void Untrack() => _source.RemoveWriteObserver(_dirty);
+
+    /// <summary>The bulk phase's bitmap: every range <paramref name="plan"/> does not skip must be copied.</summary>
+    public async ValueTask MarkAsync(Func<long, long, CancellationToken, ValueTask<CopyExtent>> plan, long length, CancellationToken ct)
+    {
+        for (long offset = 0; offset < length;)
+        {
+            var extent = await plan(offset, length - offset, ct).ConfigureAwait(false);
+            if (extent.Action != CopyAction.Skip)
+            {
+                _dirty.Written(offset, extent.Length);
+            }
+            offset += Math.Max(1, extent.Length);
+        }
+        SetTotalFromBitmap();
+    }
+
+    /// <summary>The whole source must be copied (a target that does not read as zeroes).</summary>
+    public void MarkAll(long length)
+    {
+        _dirty.Written(0, length);
+        SetTotalFromBitmap();
+    }
+
+    // The job's length is what has to be copied, as qsd's mirror counts it.
+    private void SetTotalFromBitmap()
+    {
+        _counted = _dirty.DirtyBytes;
+        _job.Job.Progress.SetRemaining(_counted);
+    }
+
+    /// <summary>Copies until clean, goes READY, then follows guest writes until complete or a soft cancel.</summary>
+    public async ValueTask RunAsync(CancellationToken ct)
+    {
+        var job = _job.Job;
+        bool ready = false;
+        while (true)
+        {
+            var changed = _dirty.Changed;
+            await CopyDirtyAsync(ct).ConfigureAwait(false);
+            if (!ready)
+            {
+                await job.OnControlLoopAsync(() =>
+                {
+                    job.TransitionToReady();
+                    return Task.FromResult(true);
+                }).ConfigureAwait(false);
+                ready = true;
+            }
+            if (_completeRequested || _softCancelled)
+            {
+                return;
+            }
+            if (job.PauseCount > 0)
+            {
+                await job.PausePointAsync().ConfigureAwait(false);
+                continue;
+            }
+            // Idle until a guest write, complete or cancel; a pause is served inside the sleep.
+            await job.SleepAsync(TimeSpan.FromMilliseconds(100), ct, changed).ConfigureAwait(false);
+            ct.ThrowIfCancellationRequested();
+        }
+    }
+
+    private async ValueTask CopyDirtyAsync(CancellationToken ct)
+    {
+        while (_dirty.TakeRun(0, 64L << 20) is { } run)
+        {
+            // Bytes counted in the total up front are used up first; later writes grow it.
+            long counted = Math.Min(_counted, run.Length);
+            _counted -= counted;
+            _job.Job.Progress.IncreaseRemaining(run.Length - counted);
+            var engine = new CopyEngine(_sourceEdge, _targetEdge, _dirtyPlan, _chunks);
+            try
+            {
+                await engine.RunAsync(_job, run.Offset, run.Offset + run.Length, ct, setTotal: false).ConfigureAwait(false);
+            }
+            catch
+            {
+                // Whatever did not reach the target is still owed (a cancel without pivot keeps the copy consistent).
+                _dirty.Written(run.Offset, run.Length);
+                throw;
+            }
+        }
+    }
+
+    public void Complete()
+    {
+        _completeRequested = true;
+        _dirty.Wake();
+    }
+
+    /// <summary>Only a forced cancel (or one before READY) aborts; a soft one when READY ends the job without a pivot.</summary>
+    public bool Cancel(bool force)
+    {
+        if (force || !_job.Job.IsReady)
+        {
+            return true;
+        }
+        _softCancelled = true;
+        _dirty.Wake();
+        return false;
+    }
+
+    /// <summary>
+    /// With the source drained no guest write can land: copies what the last ones left, makes the
+    /// target durable, and runs <paramref name="pivot"/> before writes may go on.
+    /// </summary>
+    public async ValueTask FinishDrainedAsync(Action? pivot)
+    {
+        await _source.Requests.DrainAsync().ConfigureAwait(false);
+        try
+        {
+            while (_dirty.TakeRun(0, 1 << 20) is { } run)
+            {
+                using var buffer = AlignedBufferPool.Rent((int)run.Length);
+                var memory = buffer.Memory[..(int)run.Length];
+                // The node is drained, so the driver is read directly (the edge would wait for the drain).
+                await _source.Driver.ReadAsync(run.Offset, memory, default).ConfigureAwait(false);
+                await _targetEdge.WriteAsync(run.Offset, memory).ConfigureAwait(false);
+                _job.Job.Progress.IncreaseRemaining(run.Length);
+                _job.Job.Progress.Update(run.Length);
+            }
+            await _targetEdge.FlushAsync().ConfigureAwait(false);
+            pivot?.Invoke();
+        }
+        finally
+        {
+            _source.Requests.EndDrain();
+        }
+    }
+}
