@@ -117,7 +117,13 @@ public sealed class MirrorJob : BlockJob
     }
 
     // bdrv_replace_node(to_replace, target) for the users: the job's own edges stay where they are.
-    private void Pivot() => Graph.ReplaceNodeForUsers(Replaced, Target, edge => edge == _source);
+    // The job's hold on the target is dropped first (mirror_exit_common's blk_set_perm), or the
+    // users it receives could not write to it.
+    private void Pivot()
+    {
+        Graph.SetPermissions(_target!, BlockPermissions.None, BlockPermissions.All);
+        Graph.ReplaceNodeForUsers(Replaced, Target, edge => edge == _source);
+    }
 
     public override async ValueTask CleanAsync(Job job)
     {
