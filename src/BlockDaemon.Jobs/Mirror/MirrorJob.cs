@@ -43,6 +43,14 @@ public sealed class MirrorJob : BlockJob
 
     public override bool CanComplete => true;
 
+    /// <summary>drive-mirror: on completion the target's backing becomes <see cref="TargetBacking"/> (QEMU's MIRROR_SOURCE_BACKING_CHAIN).</summary>
+    public bool AttachBacking { get; init; }
+
+    public BlockNode? TargetBacking { get; init; }
+
+    /// <summary>drive-mirror opened the target: it closes with the job unless users moved onto it.</summary>
+    public bool OwnsTarget { get; init; }
+
     protected override OnErrorPolicy PolicyFor(bool read) => read ? _options.OnSourceError : _options.OnTargetError;
 
     /// <summary>The target granularity qsd picks without 'granularity': the target's cluster size within [4 KiB, 64 KiB].</summary>
@@ -81,7 +89,7 @@ public sealed class MirrorJob : BlockJob
             case MirrorSync.None:
                 Job.Progress.SetRemaining(0);
                 break;
-            case MirrorSync.Full when BlockGraph.BackingOf(Target) is not null:
+            case MirrorSync.Full when _options.ZeroTarget || BlockGraph.BackingOf(Target) is not null:
                 // A target with a backing file does not read as zeroes where the source is unallocated.
                 _live!.MarkAll(length);
                 break;
@@ -113,6 +121,10 @@ public sealed class MirrorJob : BlockJob
     public override async ValueTask PrepareAsync(Job job)
     {
         bool pivot = _live!.PivotWanted;
+        if (pivot && AttachBacking && BlockGraph.BackingOf(Target) != TargetBacking)
+        {
+            await Graph.ReplaceBackingAsync(Target, TargetBacking).ConfigureAwait(false);
+        }
         await _live.FinishDrainedAsync(pivot ? Pivot : null).ConfigureAwait(false);
     }
 
@@ -129,5 +141,9 @@ public sealed class MirrorJob : BlockJob
     {
         _live?.Untrack();
         await base.CleanAsync(job).ConfigureAwait(false);
+        if (OwnsTarget && Target.Parents.Count == 0 && Graph.FindNode(Target.NodeName) == Target)
+        {
+            await Graph.DiscardNodeAsync(Target).ConfigureAwait(false);
+        }
     }
 }

@@ -30,4 +30,7 @@ public sealed record MirrorOptions
 
     /// <summary>Whether zeroed ranges may be unmapped on the target (only a hint: data is written as zeroes).</summary>
     public bool Unmap { get; init; } = true;
+
+    /// <summary>The target may hold old data: sync=full copies everything, holes included (drive-mirror mode=existing).</summary>
+    public bool ZeroTarget { get; init; }
 }

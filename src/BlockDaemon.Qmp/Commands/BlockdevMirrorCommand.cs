@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using BlockDaemon.Core.Errors;
 using BlockDaemon.Core.Graph;
 using BlockDaemon.Jobs.BlockJobs;
 using BlockDaemon.Jobs.Mirror;
@@ -61,40 +62,96 @@ public static class BlockdevMirrorCommand
             arguments["copy-mode"]?.GetValue<string>() ?? "background");
     }
 
-    /// <summary>blockdev_mirror_common, mirror_start and mirror_start_job's checks, then the job.</summary>
-    internal static async ValueTask StartAsync(CommandContext context, JsonObject arguments, BlockNode bs, BlockNode target, MirrorRequest request)
+    /// <summary>blockdev_mirror_common, mirror_start and mirror_start_job's checks in their order, then the job.</summary>
+    internal static async ValueTask StartAsync(CommandContext context, JsonObject arguments, BlockNode bs, BlockNode target,
+        MirrorRequest request, DriveMirrorTarget? drive = null)
     {
         bs.CheckNotBlocked();
         target.CheckNotBlocked();
-        string sync = request.Sync;
-        if (sync == "top" && BlockGraph.BackingOf(bs) is null)
+        if (request.Sync == "top" && BlockGraph.BackingOf(bs) is null)
         {
-            sync = "full";
+            request = request with { Sync = "full" };
         }
-        var replaced = bs;
-        if (request.Replaces is { } replaces)
+        var replaced = CheckReplaces(context, bs, request);
+        CheckModes(request);
+        if (bs == target)
         {
-            replaced = context.Graph.FindNode(replaces)
-                ?? throw QmpException.Generic($"Failed to find node with node-name='{replaces}'");
-            replaced.CheckNotBlocked();
-            if (replaced != bs)
-            {
-                throw QmpException.Generic(
-                    $"Cannot replace '{replaces}' by a node mirrored from '{bs.NodeName}', because it cannot be guaranteed that doing so would not lead to an abrupt change of visible data");
-            }
+            throw QmpException.Generic("Can't mirror node into itself");
         }
-        if (sync is "incremental" or "bitmap")
+        CheckUnsupported(request);
+        var options = new MirrorOptions
         {
-            throw QmpException.Generic($"Sync mode '{sync}' not supported");
+            Sync = request.Sync switch { "top" => MirrorSync.Top, "none" => MirrorSync.None, _ => MirrorSync.Full },
+            Granularity = request.Granularity != 0 ? request.Granularity : MirrorJob.DefaultGranularity(target),
+            BufSize = request.BufSize != 0 ? request.BufSize : 16 << 20,
+            OnSourceError = request.OnSourceError,
+            OnTargetError = request.OnTargetError,
+            Unmap = request.Unmap,
+            ZeroTarget = drive?.ZeroTarget ?? false,
+        };
+        var driver = new MirrorJob(context.Graph, BlockJobCommands.EventsFor(context), bs, target, replaced, options)
+        {
+            AttachBacking = drive is not null,
+            TargetBacking = drive?.Backing,
+            OwnsTarget = drive is not null,
+        };
+        await BlockJobCommands.StartAsync(context, JobId(arguments, bs), driver, arguments, driver.Acquire).ConfigureAwait(false);
+    }
+
+    /// <summary>drive-mirror: every refusal that does not need the target node, before the target file is made.</summary>
+    internal static void CheckBeforeTarget(CommandContext context, JsonObject arguments, BlockNode bs, MirrorRequest request)
+    {
+        CheckReplaces(context, bs, request);
+        CheckModes(request);
+        CheckUnsupported(request);
+        try
+        {
+            context.Jobs.CheckNewId(JobId(arguments, bs));
+        }
+        catch (BlockException e)
+        {
+            throw QmpErrors.From(e);
+        }
+        if (arguments["speed"]?.GetValue<long>() < 0)
+        {
+            throw QmpException.Generic("Parameter 'speed' expects a non-negative value");
+        }
+    }
+
+    private static string JobId(JsonObject arguments, BlockNode bs) => arguments["job-id"]?.GetValue<string>() ?? bs.NodeName;
+
+    // check_to_replace_node: blockd has no filter between a mirror source and the node it could replace.
+    private static BlockNode CheckReplaces(CommandContext context, BlockNode bs, MirrorRequest request)
+    {
+        if (request.Replaces is not { } replaces)
+        {
+            return bs;
+        }
+        var replaced = context.Graph.FindNode(replaces)
+            ?? throw QmpException.Generic($"Failed to find node with node-name='{replaces}'");
+        replaced.CheckNotBlocked();
+        if (replaced != bs)
+        {
+            throw QmpException.Generic(
+                $"Cannot replace '{replaces}' by a node mirrored from '{bs.NodeName}', because it cannot be guaranteed that doing so would not lead to an abrupt change of visible data");
+        }
+        return replaced;
+    }
+
+    private static void CheckModes(MirrorRequest request)
+    {
+        if (request.Sync is "incremental" or "bitmap")
+        {
+            throw QmpException.Generic($"Sync mode '{request.Sync}' not supported");
         }
         if (request.BufSize < 0)
         {
             throw QmpException.Generic("Invalid parameter 'buf-size'");
         }
-        if (bs == target)
-        {
-            throw QmpException.Generic("Can't mirror node into itself");
-        }
+    }
+
+    private static void CheckUnsupported(MirrorRequest request)
+    {
         if (request.FilterNodeName is not null)
         {
             throw QmpException.Generic("'filter-node-name' is not supported: blockd's mirror has no filter node");
@@ -103,18 +160,6 @@ public static class BlockdevMirrorCommand
         {
             throw QmpException.Generic($"copy-mode '{request.CopyMode}' is not supported by blockd");
         }
-        var options = new MirrorOptions
-        {
-            Sync = sync switch { "top" => MirrorSync.Top, "none" => MirrorSync.None, _ => MirrorSync.Full },
-            Granularity = request.Granularity != 0 ? request.Granularity : MirrorJob.DefaultGranularity(target),
-            BufSize = request.BufSize != 0 ? request.BufSize : 16 << 20,
-            OnSourceError = request.OnSourceError,
-            OnTargetError = request.OnTargetError,
-            Unmap = request.Unmap,
-        };
-        var driver = new MirrorJob(context.Graph, BlockJobCommands.EventsFor(context), bs, target, replaced, options);
-        string jobId = arguments["job-id"]?.GetValue<string>() ?? bs.NodeName;
-        await BlockJobCommands.StartAsync(context, jobId, driver, arguments, driver.Acquire).ConfigureAwait(false);
     }
 }
 

@@ -27,6 +27,7 @@ public sealed class CommandRegistry
         BlockStreamCommand.Register(registry);
         BlockCommitCommand.Register(registry);
         BlockdevMirrorCommand.Register(registry);
+        DriveMirrorCommand.Register(registry);
         return registry;
     }
 
