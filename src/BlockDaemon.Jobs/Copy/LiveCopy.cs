@@ -20,14 +20,19 @@ public sealed class LiveCopy
     private readonly DirtyTracker _dirty;
     private readonly CopyOptions _chunks;
     private readonly Func<long, long, CancellationToken, ValueTask<CopyExtent>> _dirtyPlan;
+    private static readonly TimeSpan MaxSleep = TimeSpan.FromMilliseconds(100);
+    private readonly ICopyJob _unthrottled;
+    private readonly long _batchBytes;
     private long _counted;
     private volatile bool _completeRequested;
     private volatile bool _softCancelled;
 
     /// <param name="dirtyPlan">How a dirty range is copied (default: as data); a mirror writes zeroes where the source reads as zeroes.</param>
     public LiveCopy(BlockJob job, BlockNode source, BlockChild sourceEdge, BlockChild targetEdge, int granularity, CopyOptions chunks,
-        Func<long, long, CancellationToken, ValueTask<CopyExtent>>? dirtyPlan = null)
+        Func<long, long, CancellationToken, ValueTask<CopyExtent>>? dirtyPlan = null, long batchBytes = 16L << 20)
     {
+        _unthrottled = new UnthrottledCopyJob(job);
+        _batchBytes = Math.Max(granularity, batchBytes);
         _job = job;
         _source = source;
         _sourceEdge = sourceEdge;
@@ -107,10 +112,22 @@ public sealed class LiveCopy
         }
     }
 
+    // Like qsd's mirror_iteration, the speed limit is paid per batch of dirty data (up to the
+    // buffer size) after it was sent, not per request: a throttled job copies a batch, then sleeps.
     private async ValueTask CopyDirtyAsync(CancellationToken ct)
     {
-        while (_dirty.TakeRun(0, 64L << 20) is { } run)
+        while (true)
         {
+            for (var delay = _job.Limiter.Delay(); delay > TimeSpan.Zero; delay = _job.Limiter.Delay())
+            {
+                await _job.Job.SleepAsync(delay < MaxSleep ? delay : MaxSleep, ct).ConfigureAwait(false);
+                ct.ThrowIfCancellationRequested();
+            }
+            if (_dirty.TakeRun(0, _batchBytes) is not { } run)
+            {
+                return;
+            }
+            _job.Limiter.Account(run.Length);
             // Bytes counted in the total up front are used up first; later writes grow it.
             long counted = Math.Min(_counted, run.Length);
             _counted -= counted;
@@ -118,7 +135,7 @@ public sealed class LiveCopy
             var engine = new CopyEngine(_sourceEdge, _targetEdge, _dirtyPlan, _chunks);
             try
             {
-                await engine.RunAsync(_job, run.Offset, run.Offset + run.Length, ct, setTotal: false).ConfigureAwait(false);
+                await engine.RunAsync(_unthrottled, run.Offset, run.Offset + run.Length, ct, setTotal: false).ConfigureAwait(false);
             }
             catch
             {
@@ -174,4 +191,22 @@ public sealed class LiveCopy
             _source.Requests.EndDrain();
         }
     }
+}
+
+/// <summary>The job as the copy engine sees it inside a batch whose rate limit <see cref="LiveCopy"/> already paid.</summary>
+internal sealed class UnthrottledCopyJob(ICopyJob job) : ICopyJob
+{
+    public bool PauseRequested => job.PauseRequested;
+
+    public RateLimiter Limiter { get; } = new();
+
+    public ValueTask PausePointAsync() => job.PausePointAsync();
+
+    public void ReportProgress(long bytes) => job.ReportProgress(bytes);
+
+    public void SetTotal(long bytes) => job.SetTotal(bytes);
+
+    public ValueTask SleepAsync(TimeSpan delay, CancellationToken ct) => job.SleepAsync(delay, ct);
+
+    public ValueTask<CopyErrorAction> OnErrorAsync(CopyOperation operation, Exception error) => job.OnErrorAsync(operation, error);
 }

@@ -43,6 +43,8 @@ public sealed class MirrorJob : BlockJob
 
     public override bool CanComplete => true;
 
+    public override bool CancelsInline => false;
+
     /// <summary>drive-mirror: on completion the target's backing becomes <see cref="TargetBacking"/> (QEMU's MIRROR_SOURCE_BACKING_CHAIN).</summary>
     public bool AttachBacking { get; init; }
 
@@ -71,7 +73,7 @@ public sealed class MirrorJob : BlockJob
         int chunk = (int)Math.Clamp(_options.BufSize, _options.Granularity, 1 << 20);
         chunk = Math.Max(chunk, _options.Granularity);
         var chunks = new CopyOptions { ChunkSize = chunk, MaxInFlight = (int)Math.Clamp(_options.BufSize / chunk, 1, 16) };
-        _live = new LiveCopy(this, Source, _source, _target, _options.Granularity, chunks, DirtyPlanAsync);
+        _live = new LiveCopy(this, Source, _source, _target, _options.Granularity, chunks, DirtyPlanAsync, _options.BufSize);
         _live.Track();
     }
 
