@@ -21,7 +21,7 @@ public sealed class LiveCopy
     private readonly CopyOptions _chunks;
     private readonly Func<long, long, CancellationToken, ValueTask<CopyExtent>> _dirtyPlan;
     private static readonly TimeSpan MaxSleep = TimeSpan.FromMilliseconds(100);
-    private readonly ICopyJob _unthrottled;
+    private readonly UnthrottledCopyJob _unthrottled;
     private readonly long _batchBytes;
     private long _counted;
     private volatile bool _completeRequested;
@@ -137,11 +137,19 @@ public sealed class LiveCopy
             {
                 await engine.RunAsync(_unthrottled, run.Offset, run.Offset + run.Length, ct, setTotal: false).ConfigureAwait(false);
             }
-            catch
+            catch (Exception e)
             {
                 // Whatever did not reach the target is still owed (a cancel without pivot keeps the copy consistent).
                 _dirty.Written(run.Offset, run.Length);
-                throw;
+                // An error the policy ignored is only a range to copy again (qsd's mirror re-dirties it).
+                if (_unthrottled.TakeIgnored() != e)
+                {
+                    throw;
+                }
+                // Copying the run again is not new work: the job's length stays as it was, and the
+                // run's progress (all of it reported, the ignored chunk too) is counted when it is copied again.
+                _counted += run.Length;
+                _job.Job.Progress.Update(-run.Length);
             }
         }
     }
@@ -208,5 +216,18 @@ internal sealed class UnthrottledCopyJob(ICopyJob job) : ICopyJob
 
     public ValueTask SleepAsync(TimeSpan delay, CancellationToken ct) => job.SleepAsync(delay, ct);
 
-    public ValueTask<CopyErrorAction> OnErrorAsync(CopyOperation operation, Exception error) => job.OnErrorAsync(operation, error);
+    private Exception? _ignored;
+
+    public async ValueTask<CopyErrorAction> OnErrorAsync(CopyOperation operation, Exception error)
+    {
+        var action = await job.OnErrorAsync(operation, error).ConfigureAwait(false);
+        if (action == CopyErrorAction.Ignore)
+        {
+            Interlocked.CompareExchange(ref _ignored, error, null);
+        }
+        return action;
+    }
+
+    /// <summary>The first error the policy ignored since the last call (the one the engine ends with), cleared.</summary>
+    public Exception? TakeIgnored() => Interlocked.Exchange(ref _ignored, null);
 }
