@@ -148,7 +148,7 @@ public sealed class CommitJob : BlockJob
         {
             // Complete and a soft cancel both leave base in sync; only complete moves top's users over.
             bool pivot = _live!.PivotWanted;
-            await _live.FinishDrainedAsync(pivot ? () => Graph.ReplaceNodeForUsers(Top, Base, edge => edge == _top) : null).ConfigureAwait(false);
+            await _live.FinishDrainedAsync(pivot ? Pivot : null).ConfigureAwait(false);
             _pivoted = pivot;
             return;
         }
@@ -162,6 +162,14 @@ public sealed class CommitJob : BlockJob
         await _base!.FlushAsync().ConfigureAwait(false);
         await ((IBackingLink)Overlay!.Driver).WriteBackingFileAsync(name, Base.DriverName, default).ConfigureAwait(false);
         await Graph.ReplaceBackingAsync(Overlay, Base).ConfigureAwait(false);
+    }
+
+    // As for a mirror, the job's hold on base goes first (mirror_exit_common's blk_set_perm), or
+    // the users moving onto base would conflict with the job's resize permission.
+    private void Pivot()
+    {
+        Graph.SetPermissions(_base!, BlockPermissions.None, BlockPermissions.All);
+        Graph.ReplaceNodeForUsers(Top, Base, edge => edge == _top);
     }
 
     public override async ValueTask CleanAsync(Job job)
