@@ -1,4 +1,4 @@
-using BlockDaemon.Jobs.Commit;
+using BlockDaemon.Jobs.Copy;
 
 namespace BlockDaemon.Jobs.Tests;
 

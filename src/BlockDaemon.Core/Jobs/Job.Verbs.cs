@@ -60,7 +60,7 @@ public sealed partial class Job
         }
         // Read before the cancel: cancelling may run the job's last steps inline and make it busy.
         // A READY job (qsd: mirror) is not idle in this sense: it finishes after the reply.
-        bool idle = Started && !Busy && !DeferredToMainLoop && !IsReady;
+        bool idle = Started && !Busy && !DeferredToMainLoop && !IsReady && Driver.CancelsInline;
         RequestCancel(force);
         if (!Started)
         {

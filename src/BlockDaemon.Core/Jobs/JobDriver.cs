@@ -12,6 +12,12 @@ public abstract class JobDriver
     public abstract JobType Type { get; }
 
     /// <summary>
+    /// Whether a cancel of the idle job may finish it inside the cancel command (events before
+    /// the reply). qsd's mirror always waits for its in-flight I/O first, so its events follow the reply.
+    /// </summary>
+    public virtual bool CancelsInline => true;
+
+    /// <summary>
     /// The job's work. Like a QEMU coroutine entered by job_start, it starts on the control loop
     /// (inside the command that created the job) and stays there until its first await that
     /// really suspends; from then on it runs on the thread pool, so graph changes go through

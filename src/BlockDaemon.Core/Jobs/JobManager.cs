@@ -20,6 +20,16 @@ public sealed class JobManager(IControlPlane controlPlane)
     /// <summary>job_create: checks the id, then the job exists in CREATED.</summary>
     public Job Create(string? id, JobDriver driver, JobFlags flags)
     {
+        CheckNewId(id);
+        var job = new Job(this, id!, driver, flags);
+        job.MarkCreated();
+        _jobs.Insert(0, job);
+        return job;
+    }
+
+    /// <summary>The id checks of <see cref="Create"/>, for commands that must validate before any side effect.</summary>
+    public void CheckNewId(string? id)
+    {
         if (id is null)
         {
             throw BlockException.Invalid("An explicit job ID is required");
@@ -32,10 +42,6 @@ public sealed class JobManager(IControlPlane controlPlane)
         {
             throw BlockException.Invalid($"Job ID '{id}' already in use");
         }
-        var job = new Job(this, id, driver, flags);
-        job.MarkCreated();
-        _jobs.Insert(0, job);
-        return job;
     }
 
     /// <summary>

@@ -165,10 +165,13 @@ public abstract class BlockJob : JobDriver, ICopyJob
         };
     }
 
+    /// <summary>The policy for a failed read or write (mirror has one per side).</summary>
+    protected virtual OnErrorPolicy PolicyFor(bool read) => OnError;
+
     // block_job_error_action, on the control loop.
     private BlockErrorAction ErrorAction(bool read, int errno)
     {
-        var action = OnError switch
+        var action = PolicyFor(read) switch
         {
             OnErrorPolicy.Ignore => BlockErrorAction.Ignore,
             OnErrorPolicy.Stop => BlockErrorAction.Stop,

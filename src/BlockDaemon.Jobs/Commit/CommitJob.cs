@@ -27,11 +27,8 @@ public sealed class CommitJob : BlockJob
     private readonly List<BlockNode> _restoreReadOnly = [];
     private BlockChild? _top;
     private BlockChild? _base;
-    private DirtyTracker? _dirty;
-    private volatile bool _completeRequested;
-    private volatile bool _softCancelled;
+    private LiveCopy? _live;
     private bool _pivoted;
-    private long _counted;
 
     public CommitJob(BlockGraph graph, IBlockJobEvents events, OnErrorPolicy onError, BlockNode device, BlockNode top, BlockNode baseNode, string? backingFile)
         : base(graph, events, onError)
@@ -109,8 +106,8 @@ public sealed class CommitJob : BlockJob
         }
         if (IsActive)
         {
-            _dirty = new DirtyTracker(Top.Length, Granularity);
-            Top.AddWriteObserver(_dirty);
+            _live = new LiveCopy(this, Top, _top, _base, Granularity, Chunks);
+            _live.Track();
         }
     }
 
@@ -129,60 +126,9 @@ public sealed class CommitJob : BlockJob
             await engine.RunAsync(this, 0, length, ct).ConfigureAwait(false);
             return;
         }
-        // Active: what is allocated above base goes into the same bitmap as guest writes, and
-        // the job's length is those bytes (qsd's mirror counts only what it has to copy).
-        for (long offset = 0; offset < length;)
-        {
-            var extent = await PlanAsync(offset, length - offset, ct).ConfigureAwait(false);
-            if (extent.Action != CopyAction.Skip)
-            {
-                _dirty!.Written(offset, extent.Length);
-            }
-            offset += Math.Max(1, extent.Length);
-        }
-        _counted = _dirty!.DirtyBytes;
-        Job.Progress.SetRemaining(_counted);
-        bool ready = false;
-        while (true)
-        {
-            var changed = _dirty!.Changed;
-            await CopyDirtyAsync(ct).ConfigureAwait(false);
-            // As qsd's mirror: base is durable before READY, and a failed flush goes through the
-            // on-error policy as a write error of the run, not of the pivot.
-            if (!ready && !await FlushBaseAsync().ConfigureAwait(false))
-            {
-                continue;
-            }
-            if (!ready)
-            {
-                await Job.OnControlLoopAsync(() =>
-                {
-                    Job.TransitionToReady();
-                    return Task.FromResult(true);
-                }).ConfigureAwait(false);
-                ready = true;
-            }
-            if (_softCancelled)
-            {
-                return;
-            }
-            if (_completeRequested)
-            {
-                if (await CopyLastWritesAsync().ConfigureAwait(false))
-                {
-                    return;
-                }
-                continue;
-            }
-            if (Job.PauseCount > 0)
-            {
-                await Job.PausePointAsync().ConfigureAwait(false);
-                continue;
-            }
-            // Idle until a guest write, complete or cancel; a pause is served inside the sleep.
-            await Job.SleepAsync(TimeSpan.FromMilliseconds(100), ct, changed).ConfigureAwait(false);
-            ct.ThrowIfCancellationRequested();
-        }
+        // Active: what is allocated above base goes into the same bitmap as guest writes.
+        await _live!.MarkAsync(PlanAsync, length, ct).ConfigureAwait(false);
+        await _live.RunAsync(ct).ConfigureAwait(false);
     }
 
     // Data allocated in top or below it, above base, goes down; the rest is base's already.
@@ -193,101 +139,19 @@ public sealed class CommitJob : BlockJob
         return new CopyExtent(status.Length, action);
     }
 
-    private async ValueTask CopyDirtyAsync(CancellationToken ct)
-    {
-        while (_dirty!.TakeRun(0, 64L << 20) is { } run)
-        {
-            // Bytes counted in the total up front are used up first; later writes grow it.
-            long counted = Math.Min(_counted, run.Length);
-            _counted -= counted;
-            Job.Progress.IncreaseRemaining(run.Length - counted);
-            var engine = new CopyEngine(_top!, _base!, (_, n, _) => ValueTask.FromResult(new CopyExtent(n, CopyAction.Copy)), Chunks);
-            await engine.RunAsync(this, run.Offset, run.Offset + run.Length, ct, setTotal: false).ConfigureAwait(false);
-        }
-    }
-
-    /// <summary>
-    /// The last copy and flush before the pivot, with top drained, while the job still runs, so a
-    /// failure is the job's error (BLOCK_JOB_ERROR, on-error policy) and leaves top in use.
-    /// </summary>
-    private async ValueTask<bool> CopyLastWritesAsync()
-    {
-        await Top.Requests.DrainAsync().ConfigureAwait(false);
-        try
-        {
-            await CopyDirtyDrainedAsync().ConfigureAwait(false);
-        }
-        finally
-        {
-            Top.Requests.EndDrain();
-        }
-        return await FlushBaseAsync().ConfigureAwait(false);
-    }
-
-    // False when the flush failed and the policy was ignore or stop (then resumed): the caller
-    // goes round again, as qsd's mirror does after a failed mirror_flush.
-    private async ValueTask<bool> FlushBaseAsync()
-    {
-        try
-        {
-            await _base!.FlushAsync().ConfigureAwait(false);
-            return true;
-        }
-        catch (BlockException e)
-        {
-            var action = await ((ICopyJob)this).OnErrorAsync(CopyOperation.Write, e).ConfigureAwait(false);
-            if (action == CopyErrorAction.Fail)
-            {
-                throw;
-            }
-            if (action == CopyErrorAction.Retry)
-            {
-                await Job.PausePointAsync().ConfigureAwait(false);
-            }
-            return false;
-        }
-    }
-
-    private async ValueTask CopyDirtyDrainedAsync()
-    {
-        while (_dirty!.TakeRun(0, 1 << 20) is { } run)
-        {
-            using var buffer = AlignedBufferPool.Rent((int)run.Length);
-            var memory = buffer.Memory[..(int)run.Length];
-            // The node is drained, so the driver is read directly (the edge would wait for the drain).
-            await Top.Driver.ReadAsync(run.Offset, memory, default).ConfigureAwait(false);
-            await _base!.WriteAsync(run.Offset, memory).ConfigureAwait(false);
-            Job.Progress.IncreaseRemaining(run.Length);
-            Job.Progress.Update(run.Length);
-        }
-    }
-
-    public override void Complete(Job job)
-    {
-        _completeRequested = true;
-        _dirty?.Wake();
-    }
+    public override void Complete(Job job) => _live?.Complete();
 
     /// <summary>Only a forced cancel (or one before READY) aborts; a soft one when READY ends the job without a pivot.</summary>
-    public override bool Cancel(Job job, bool force)
-    {
-        if (force || !job.IsReady)
-        {
-            return true;
-        }
-        _softCancelled = true;
-        _dirty?.Wake();
-        return false;
-    }
+    public override bool Cancel(Job job, bool force) => _live?.Cancel(force) ?? true;
 
     public override async ValueTask PrepareAsync(Job job)
     {
         if (IsActive)
         {
-            if (_completeRequested && !_softCancelled)
-            {
-                await PivotAsync().ConfigureAwait(false);
-            }
+            // Complete and a soft cancel both leave base in sync; only complete moves top's users over.
+            bool pivot = _live!.PivotWanted;
+            await _live.FinishDrainedAsync(pivot ? Pivot : null).ConfigureAwait(false);
+            _pivoted = pivot;
             return;
         }
         string name = BackingFile ?? Base.Driver.DisplayName;
@@ -302,33 +166,17 @@ public sealed class CommitJob : BlockJob
         await Graph.ReplaceBackingAsync(Overlay, Base).ConfigureAwait(false);
     }
 
-    // With top drained no guest write can land: copy what the last ones left, make base durable,
-    // and move top's users over to base.
-    private async ValueTask PivotAsync()
+    // As for a mirror, the job's hold on base goes first (mirror_exit_common's blk_set_perm), or
+    // the users moving onto base would conflict with the job's resize permission.
+    private void Pivot()
     {
-        await Top.Requests.DrainAsync().ConfigureAwait(false);
-        try
-        {
-            // Writes that came after the run's last copy (normally none).
-            await CopyDirtyDrainedAsync().ConfigureAwait(false);
-            await _base!.FlushAsync().ConfigureAwait(false);
-            // The job's own hold on base (write, resize) would stand in the way of its new users.
-            Release(_base);
-            Graph.ReplaceNodeForUsers(Top, Base, edge => edge == _top);
-            _pivoted = true;
-        }
-        finally
-        {
-            Top.Requests.EndDrain();
-        }
+        Graph.SetPermissions(_base!, BlockPermissions.None, BlockPermissions.All);
+        Graph.ReplaceNodeForUsers(Top, Base, edge => edge == _top);
     }
 
     public override async ValueTask CleanAsync(Job job)
     {
-        if (_dirty is not null)
-        {
-            Top.RemoveWriteObserver(_dirty);
-        }
+        _live?.Untrack();
         await base.CleanAsync(job).ConfigureAwait(false);
         foreach (var node in _restoreReadOnly)
         {

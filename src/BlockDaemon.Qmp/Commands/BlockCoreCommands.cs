@@ -77,7 +77,7 @@ public static class BlockCoreCommands
         {
             throw QmpException.Generic("Parameter 'size' expects a >0 size");
         }
-        if (node.BackingOverlay is not null)
+        if (node.BackingOverlay is not null || node.Blockers.Count > 0)
         {
             // qmp_block_resize reports the op blocker as QERR_DEVICE_IN_USE with the device
             // argument, which is NULL (printed "(null)") whenever the node was found by node-name.

@@ -27,6 +27,8 @@ public sealed class CommandRegistry
         BlockStreamCommand.Register(registry);
         BlockCommitCommand.Register(registry);
         DirtyBitmapCommands.Register(registry);
+        BlockdevMirrorCommand.Register(registry);
+        DriveMirrorCommand.Register(registry);
         return registry;
     }
 

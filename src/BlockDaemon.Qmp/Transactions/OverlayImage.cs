@@ -70,7 +70,11 @@ internal static class OverlayImage
         FileCreator.CreateAsync(new FileCreateOptions { Filename = path, Size = 0 }, ct);
 
     /// <summary>Formats the file made by <see cref="CreateFileAsync"/> as a qcow2 image backed by <paramref name="backing"/>.</summary>
-    public static async ValueTask FormatAsync(BlockGraph graph, string path, BlockNode backing, CancellationToken ct)
+    public static ValueTask FormatAsync(BlockGraph graph, string path, BlockNode backing, CancellationToken ct) =>
+        FormatAsync(graph, path, backing.Length, backing, ct);
+
+    /// <summary>Formats the file as a qcow2 image of <paramref name="size"/> bytes, backed by <paramref name="backing"/> when given (drive-mirror).</summary>
+    public static async ValueTask FormatAsync(BlockGraph graph, string path, long size, BlockNode? backing, CancellationToken ct)
     {
         var fileOptions = new OptionDict();
         fileOptions.Set("driver", "file");
@@ -83,9 +87,9 @@ internal static class OverlayImage
             {
                 var options = new Qcow2CreateOptions
                 {
-                    Size = backing.Length,
-                    BackingFile = Commands.NodeFilename.PlainName(backing),
-                    BackingFormat = backing.DriverName,
+                    Size = size,
+                    BackingFile = backing is null ? null : Commands.NodeFilename.PlainName(backing),
+                    BackingFormat = backing?.DriverName,
                 };
                 await Qcow2Creator.CreateAsync(user.Root!, options, ct).ConfigureAwait(false);
                 await user.Root!.FlushAsync(ct).ConfigureAwait(false);

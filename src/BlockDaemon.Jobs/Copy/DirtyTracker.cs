@@ -1,10 +1,10 @@
 using BlockDaemon.Core.Bitmaps;
 using BlockDaemon.Core.Graph;
 
-namespace BlockDaemon.Jobs.Commit;
+namespace BlockDaemon.Jobs.Copy;
 
 /// <summary>
-/// The guest writes an active commit has still to carry down: a private bitmap of granules
+/// The guest writes a live copy (active commit, mirror) has still to carry over: a private bitmap of granules
 /// written since they were last copied. Writers mark it from any thread; the job takes runs.
 /// </summary>
 internal sealed class DirtyTracker : IWriteObserver

@@ -1,0 +1,297 @@
+using BlockDaemon.Core.Errors;
+using BlockDaemon.Core.Graph;
+using BlockDaemon.Core.Io;
+using BlockDaemon.Jobs.BlockJobs;
+
+namespace BlockDaemon.Jobs.Copy;
+
+/// <summary>
+/// Keeps a target equal to a node the guest keeps writing (QEMU's mirror.c, which active commit
+/// and drive/blockdev-mirror share): what has to be copied and every later guest write go into
+/// one private dirty bitmap; the job copies dirty runs until none is left, goes READY, then keeps
+/// copying new writes until block-job-complete (the last writes are copied with the source
+/// drained, then the caller pivots) or a soft block-job-cancel (stop, no pivot).
+/// </summary>
+public sealed class LiveCopy
+{
+    private readonly BlockJob _job;
+    private readonly BlockNode _source;
+    private readonly BlockChild _sourceEdge;
+    private readonly BlockChild _targetEdge;
+    private readonly DirtyTracker _dirty;
+    private readonly CopyOptions _chunks;
+    private readonly Func<long, long, CancellationToken, ValueTask<CopyExtent>> _dirtyPlan;
+    private static readonly TimeSpan MaxSleep = TimeSpan.FromMilliseconds(100);
+    private readonly UnthrottledCopyJob _unthrottled;
+    private readonly long _batchBytes;
+    private long _counted;
+    private volatile bool _completeRequested;
+    private volatile bool _softCancelled;
+
+    /// <param name="dirtyPlan">How a dirty range is copied (default: as data); a mirror writes zeroes where the source reads as zeroes.</param>
+    public LiveCopy(BlockJob job, BlockNode source, BlockChild sourceEdge, BlockChild targetEdge, int granularity, CopyOptions chunks,
+        Func<long, long, CancellationToken, ValueTask<CopyExtent>>? dirtyPlan = null, long batchBytes = 16L << 20)
+    {
+        _unthrottled = new UnthrottledCopyJob(job);
+        _batchBytes = Math.Max(granularity, batchBytes);
+        _job = job;
+        _source = source;
+        _sourceEdge = sourceEdge;
+        _targetEdge = targetEdge;
+        _chunks = chunks;
+        _dirty = new DirtyTracker(source.Length, granularity);
+        _dirtyPlan = dirtyPlan ?? ((_, n, _) => ValueTask.FromResult(new CopyExtent(n, CopyAction.Copy)));
+    }
+
+    /// <summary>block-job-complete was asked for (and no soft cancel came after READY).</summary>
+    public bool PivotWanted => _completeRequested && !_softCancelled;
+
+    /// <summary>Starts tracking guest writes to the source (before the job runs, on the control loop).</summary>
+    public void Track() => _source.AddWriteObserver(_dirty);
+
+    public void Untrack() => _source.RemoveWriteObserver(_dirty);
+
+    /// <summary>The bulk phase's bitmap: every range <paramref name="plan"/> does not skip must be copied.</summary>
+    public async ValueTask MarkAsync(Func<long, long, CancellationToken, ValueTask<CopyExtent>> plan, long length, CancellationToken ct)
+    {
+        for (long offset = 0; offset < length;)
+        {
+            var extent = await plan(offset, length - offset, ct).ConfigureAwait(false);
+            if (extent.Action != CopyAction.Skip)
+            {
+                _dirty.Written(offset, extent.Length);
+            }
+            offset += Math.Max(1, extent.Length);
+        }
+        SetTotalFromBitmap();
+    }
+
+    /// <summary>The whole source must be copied (a target that does not read as zeroes).</summary>
+    public void MarkAll(long length)
+    {
+        _dirty.Written(0, length);
+        SetTotalFromBitmap();
+    }
+
+    // The job's length is what has to be copied, as qsd's mirror counts it.
+    private void SetTotalFromBitmap()
+    {
+        _counted = _dirty.DirtyBytes;
+        _job.Job.Progress.SetRemaining(_counted);
+    }
+
+    /// <summary>Copies until clean, goes READY, then follows guest writes until complete or a soft cancel.</summary>
+    public async ValueTask RunAsync(CancellationToken ct)
+    {
+        var job = _job.Job;
+        bool ready = false;
+        while (true)
+        {
+            var changed = _dirty.Changed;
+            await CopyDirtyAsync(ct).ConfigureAwait(false);
+            // As qsd's mirror: the target is durable before READY, and a failed flush goes through
+            // the on-error policy as a write error of the run, not of the pivot.
+            if (!ready && !await FlushTargetAsync().ConfigureAwait(false))
+            {
+                continue;
+            }
+            if (!ready)
+            {
+                await job.OnControlLoopAsync(() =>
+                {
+                    job.TransitionToReady();
+                    return Task.FromResult(true);
+                }).ConfigureAwait(false);
+                ready = true;
+            }
+            if (_softCancelled)
+            {
+                return;
+            }
+            if (_completeRequested)
+            {
+                if (await CopyLastWritesAsync().ConfigureAwait(false))
+                {
+                    return;
+                }
+                continue;
+            }
+            if (job.PauseCount > 0)
+            {
+                await job.PausePointAsync().ConfigureAwait(false);
+                continue;
+            }
+            // Idle until a guest write, complete or cancel; a pause is served inside the sleep.
+            await job.SleepAsync(TimeSpan.FromMilliseconds(100), ct, changed).ConfigureAwait(false);
+            ct.ThrowIfCancellationRequested();
+        }
+    }
+
+    // Like qsd's mirror_iteration, the speed limit is paid per batch of dirty data (up to the
+    // buffer size) after it was sent, not per request: a throttled job copies a batch, then sleeps.
+    private async ValueTask CopyDirtyAsync(CancellationToken ct)
+    {
+        while (true)
+        {
+            for (var delay = _job.Limiter.Delay(); delay > TimeSpan.Zero; delay = _job.Limiter.Delay())
+            {
+                await _job.Job.SleepAsync(delay < MaxSleep ? delay : MaxSleep, ct).ConfigureAwait(false);
+                ct.ThrowIfCancellationRequested();
+            }
+            if (_dirty.TakeRun(0, _batchBytes) is not { } run)
+            {
+                return;
+            }
+            _job.Limiter.Account(run.Length);
+            // Bytes counted in the total up front are used up first; later writes grow it.
+            long counted = Math.Min(_counted, run.Length);
+            _counted -= counted;
+            _job.Job.Progress.IncreaseRemaining(run.Length - counted);
+            var engine = new CopyEngine(_sourceEdge, _targetEdge, _dirtyPlan, _chunks);
+            try
+            {
+                await engine.RunAsync(_unthrottled, run.Offset, run.Offset + run.Length, ct, setTotal: false).ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                // Whatever did not reach the target is still owed (a cancel without pivot keeps the copy consistent).
+                _dirty.Written(run.Offset, run.Length);
+                // An error the policy ignored is only a range to copy again (qsd's mirror re-dirties it).
+                if (_unthrottled.TakeIgnored() != e)
+                {
+                    throw;
+                }
+                // Copying the run again is not new work: the job's length stays as it was, and the
+                // run's progress (all of it reported, the ignored chunk too) is counted when it is copied again.
+                _counted += run.Length;
+                _job.Job.Progress.Update(-run.Length);
+            }
+        }
+    }
+
+    /// <summary>
+    /// The last copy and flush before the pivot, with the source drained, while the job still
+    /// runs, so a failure is the job's error (BLOCK_JOB_ERROR, on-error policy) and leaves the
+    /// source in use. False: go round again (the policy ignored or stopped and was resumed).
+    /// </summary>
+    private async ValueTask<bool> CopyLastWritesAsync()
+    {
+        await _source.Requests.DrainAsync().ConfigureAwait(false);
+        try
+        {
+            await CopyDirtyDrainedAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            _source.Requests.EndDrain();
+        }
+        return await FlushTargetAsync().ConfigureAwait(false);
+    }
+
+    // False when the flush failed and the policy was ignore or stop (then resumed): the caller
+    // goes round again, as qsd's mirror does after a failed mirror_flush.
+    private async ValueTask<bool> FlushTargetAsync()
+    {
+        try
+        {
+            await _targetEdge.FlushAsync().ConfigureAwait(false);
+            return true;
+        }
+        catch (BlockException e)
+        {
+            var action = await ((ICopyJob)_job).OnErrorAsync(CopyOperation.Write, e).ConfigureAwait(false);
+            if (action == CopyErrorAction.Fail)
+            {
+                throw;
+            }
+            if (action == CopyErrorAction.Retry)
+            {
+                await _job.Job.PausePointAsync().ConfigureAwait(false);
+            }
+            return false;
+        }
+    }
+
+    // The source is drained, so its driver is read directly (the edge would wait for the drain).
+    private async ValueTask CopyDirtyDrainedAsync()
+    {
+        while (_dirty.TakeRun(0, 1 << 20) is { } run)
+        {
+            using var buffer = AlignedBufferPool.Rent((int)run.Length);
+            var memory = buffer.Memory[..(int)run.Length];
+            await _source.Driver.ReadAsync(run.Offset, memory, default).ConfigureAwait(false);
+            await _targetEdge.WriteAsync(run.Offset, memory).ConfigureAwait(false);
+            _job.Job.Progress.IncreaseRemaining(run.Length);
+            _job.Job.Progress.Update(run.Length);
+        }
+    }
+
+    public void Complete()
+    {
+        _completeRequested = true;
+        _dirty.Wake();
+    }
+
+    /// <summary>Only a forced cancel (or one before READY) aborts; a soft one when READY ends the job without a pivot.</summary>
+    public bool Cancel(bool force)
+    {
+        if (force || !_job.Job.IsReady)
+        {
+            return true;
+        }
+        _softCancelled = true;
+        _dirty.Wake();
+        return false;
+    }
+
+    /// <summary>
+    /// With the source drained no guest write can land: copies what the last ones left, makes the
+    /// target durable, and runs <paramref name="pivot"/> before writes may go on.
+    /// </summary>
+    public async ValueTask FinishDrainedAsync(Action? pivot)
+    {
+        await _source.Requests.DrainAsync().ConfigureAwait(false);
+        try
+        {
+            // Writes that came after the run's last copy (normally none).
+            await CopyDirtyDrainedAsync().ConfigureAwait(false);
+            await _targetEdge.FlushAsync().ConfigureAwait(false);
+            pivot?.Invoke();
+        }
+        finally
+        {
+            _source.Requests.EndDrain();
+        }
+    }
+}
+
+/// <summary>The job as the copy engine sees it inside a batch whose rate limit <see cref="LiveCopy"/> already paid.</summary>
+internal sealed class UnthrottledCopyJob(ICopyJob job) : ICopyJob
+{
+    public bool PauseRequested => job.PauseRequested;
+
+    public RateLimiter Limiter { get; } = new();
+
+    public ValueTask PausePointAsync() => job.PausePointAsync();
+
+    public void ReportProgress(long bytes) => job.ReportProgress(bytes);
+
+    public void SetTotal(long bytes) => job.SetTotal(bytes);
+
+    public ValueTask SleepAsync(TimeSpan delay, CancellationToken ct) => job.SleepAsync(delay, ct);
+
+    private Exception? _ignored;
+
+    public async ValueTask<CopyErrorAction> OnErrorAsync(CopyOperation operation, Exception error)
+    {
+        var action = await job.OnErrorAsync(operation, error).ConfigureAwait(false);
+        if (action == CopyErrorAction.Ignore)
+        {
+            Interlocked.CompareExchange(ref _ignored, error, null);
+        }
+        return action;
+    }
+
+    /// <summary>The first error the policy ignored since the last call (the one the engine ends with), cleared.</summary>
+    public Exception? TakeIgnored() => Interlocked.Exchange(ref _ignored, null);
+}
