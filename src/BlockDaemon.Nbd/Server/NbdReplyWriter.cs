@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace BlockDaemon.Nbd.Server;
@@ -36,6 +37,7 @@ internal sealed class NbdReplyWriter : IDisposable
     }
 
     /// <summary>Runs <paramref name="write"/> into the frame buffer under the lock, then sends what it wrote.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask WriteAsync<TState>(TState state, Action<IBufferWriter<byte>, TState> write, CancellationToken ct)
     {
         await _lock.WaitAsync(ct).ConfigureAwait(false);
@@ -57,6 +59,7 @@ internal sealed class NbdReplyWriter : IDisposable
     /// <paramref name="writePart"/> writes into the frame buffer, followed by the array segment it
     /// returns (bulk data, sent without copying; empty for none).
     /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask WriteGatheredAsync<TState>(TState state, int partCount, Func<IBufferWriter<byte>, TState, int, ArraySegment<byte>> writePart, CancellationToken ct)
     {
         await _lock.WaitAsync(ct).ConfigureAwait(false);
@@ -112,6 +115,7 @@ internal sealed class NbdReplyWriter : IDisposable
 
     public void Dispose() => _lock.Dispose();
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask SendGatheredAsync(Socket socket, ArraySegment<byte> frames, CancellationToken ct)
     {
         _gather.Clear();

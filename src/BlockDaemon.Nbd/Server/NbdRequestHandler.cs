@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
 using BlockDaemon.Core.Io;
 using BlockDaemon.Nbd.Protocol;
 using BlockDaemon.Nbd.Server.MetaContexts;
@@ -25,6 +26,7 @@ internal sealed class NbdRequestHandler
     private bool Structured => _session.StructuredReplies;
 
     /// <summary>Handles <paramref name="request"/>; <paramref name="payload"/> holds a WRITE's data. Throws only when the reply cannot be sent.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask HandleAsync(NbdRequest request, ReadOnlyMemory<byte> payload, CancellationToken replyCt)
     {
         if (NbdRequestValidator.Validate(request, _session) is { } refused)
@@ -101,6 +103,7 @@ internal sealed class NbdRequestHandler
         return extents;
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask ExecuteAsync(NbdRequest request, ReadOnlyMemory<byte> payload)
     {
         var child = _session.Export.Child;
