@@ -3,19 +3,21 @@
 # blockd then qsd right after it, for each workload. On a loaded machine wall time is noise; the
 # daemon's own CPU time is not (much). See bench/README.md, section nbd.
 #
-#   bench/nbd/cpu.sh [--runs N] [--size-mib N] [--rand-mib N] [--no-build]
+#   bench/nbd/cpu.sh [--runs N] [--size-mib N] [--rand-mib N] [--no-build] [--aot]
 set -euo pipefail
 
 runs=3
 size_mib=512
 rand_mib=64
 build=1
+aot=0
 while [ $# -gt 0 ]; do
     case $1 in
         --runs) runs=$2; shift 2 ;;
         --size-mib) size_mib=$2; shift 2 ;;
         --rand-mib) rand_mib=$2; shift 2 ;;
         --no-build) build=0; shift ;;
+        --aot) aot=1; shift ;;
         *) echo "unknown option $1" >&2; exit 1 ;;
     esac
 done
@@ -26,7 +28,14 @@ blockd=${BLOCKD:-$root/src/BlockDaemon/bin/Release/net10.0/blockd}
 for tool in nbdcopy nbdinfo fio qemu-img jq "$qsd"; do
     command -v "$tool" >/dev/null || { echo "bench/nbd: $tool is missing" >&2; exit 1; }
 done
-if [ "$build" = 1 ] && [ -z "${BLOCKD:-}" ]; then
+# --aot measures the binary that ships (Native AOT); the default JIT build also pays for
+# compiling its hot paths in every freshly started daemon, which is most of its CPU in a short run.
+if [ "$aot" = 1 ] && [ -z "${BLOCKD:-}" ]; then
+    blockd=$root/artifacts/aot/blockd
+    if [ "$build" = 1 ]; then
+        dotnet publish -c Release -r linux-x64 -o "$root/artifacts/aot" "$root/src/BlockDaemon" -v q -nologo >/dev/null || { echo "bench/nbd: the AOT publish of blockd failed" >&2; exit 1; }
+    fi
+elif [ "$build" = 1 ] && [ -z "${BLOCKD:-}" ]; then
     dotnet build -c Release "$root/src/BlockDaemon" -v q -nologo >/dev/null || { echo "bench/nbd: build failed" >&2; exit 1; }
 fi
 
