@@ -139,11 +139,17 @@ public static class NbdFrameWriter
     // NBD_REPLY_TYPE_OFFSET_DATA payload: 64 bits offset; the data (length - 8 bytes)
     public static void WriteOffsetData(IBufferWriter<byte> output, NbdReplyFlags flags, ulong cookie, ulong offset, ReadOnlySpan<byte> data)
     {
-        WriteChunkHeader(output, flags, NbdReplyChunkType.OffsetData, cookie, checked((uint)(8 + data.Length)));
+        WriteOffsetDataHeader(output, flags, cookie, offset, data.Length);
+        output.Write(data);
+    }
+
+    /// <summary>An OFFSET_DATA chunk up to its data, for a writer that sends the data from where it lies.</summary>
+    public static void WriteOffsetDataHeader(IBufferWriter<byte> output, NbdReplyFlags flags, ulong cookie, ulong offset, int dataLength)
+    {
+        WriteChunkHeader(output, flags, NbdReplyChunkType.OffsetData, cookie, checked((uint)(8 + dataLength)));
         var span = output.GetSpan(8);
         BinaryPrimitives.WriteUInt64BigEndian(span, offset);
         output.Advance(8);
-        output.Write(data);
     }
 
     // NBD_REPLY_TYPE_OFFSET_HOLE payload: 64 bits offset; 32 bits hole size (non-zero)

@@ -32,8 +32,8 @@ public sealed class NbdConnection
         _options = options;
         _logger = logger;
         _cts = CancellationTokenSource.CreateLinkedTokenSource(serverStop);
-        _reader = new NbdFrameReader(PipeReader.Create(stream, new StreamPipeReaderOptions(leaveOpen: true)));
-        _writer = new NbdReplyWriter(PipeWriter.Create(stream, new StreamPipeWriterOptions(leaveOpen: true)));
+        _reader = new NbdFrameReader(stream);
+        _writer = new NbdReplyWriter(stream);
     }
 
     /// <summary>The export chosen in the handshake, once there is one.</summary>
@@ -122,8 +122,8 @@ public sealed class NbdConnection
         var tls = new SslStream(_stream, leaveInnerStreamOpen: false);
         _stream = tls;
         await tls.AuthenticateAsServerAsync(_options.Tls!.ServerOptions(), ct).ConfigureAwait(false);
-        await _reader.SwitchToAsync(PipeReader.Create(tls, new StreamPipeReaderOptions(leaveOpen: true))).ConfigureAwait(false);
-        await _writer.SwitchToAsync(PipeWriter.Create(tls, new StreamPipeWriterOptions(leaveOpen: true))).ConfigureAwait(false);
+        await _reader.SwitchToAsync(tls).ConfigureAwait(false);
+        await _writer.SwitchToAsync(tls).ConfigureAwait(false);
     }
 
     private async ValueTask TransmitAsync(NbdSession session)

@@ -9,11 +9,16 @@ internal delegate bool FrameParser<T>(ref ReadOnlySequence<byte> buffer, out T f
 /// <summary>The one reader of a connection's input: whole frames, exact payloads, skipped bytes.</summary>
 internal sealed class NbdFrameReader
 {
-    private PipeReader _input;
+    // Room for many small requests per receive (a queue of 4 KiB WRITEs), not one 4 KiB segment.
+    private const int ReceiveBufferSize = 64 << 10;
 
-    public NbdFrameReader(PipeReader input)
+    private PipeReader _input;
+    private Stream _stream;
+
+    public NbdFrameReader(Stream stream)
     {
-        _input = input;
+        _stream = stream;
+        _input = Open(stream);
     }
 
     /// <summary>The next frame, or throws <see cref="EndOfStreamException"/> when the peer closed first.</summary>
@@ -36,21 +41,28 @@ internal sealed class NbdFrameReader
         }
     }
 
-    /// <summary>Fills <paramref name="destination"/> from the stream.</summary>
+    /// <summary>
+    /// Fills <paramref name="destination"/> from the stream: first what is already buffered, then
+    /// straight from the transport into the destination (the pipe reads only when asked, so
+    /// nothing is buffered behind our back).
+    /// </summary>
     public async ValueTask ReadExactAsync(Memory<byte> destination, CancellationToken ct)
     {
+        if (_input.TryRead(out var buffered))
+        {
+            long take = Math.Min(buffered.Buffer.Length, destination.Length);
+            buffered.Buffer.Slice(0, take).CopyTo(destination.Span);
+            destination = destination[(int)take..];
+            _input.AdvanceTo(buffered.Buffer.GetPosition(take));
+        }
         while (!destination.IsEmpty)
         {
-            var result = await _input.ReadAsync(ct).ConfigureAwait(false);
-            var buffer = result.Buffer;
-            long take = Math.Min(buffer.Length, destination.Length);
-            buffer.Slice(0, take).CopyTo(destination.Span);
-            destination = destination[(int)take..];
-            _input.AdvanceTo(buffer.GetPosition(take));
-            if (!destination.IsEmpty && (result.IsCompleted || result.IsCanceled))
+            int n = await _stream.ReadAsync(destination, ct).ConfigureAwait(false);
+            if (n == 0)
             {
                 throw new EndOfStreamException("The NBD client closed the connection in the middle of a payload");
             }
+            destination = destination[n..];
         }
     }
 
@@ -60,7 +72,7 @@ internal sealed class NbdFrameReader
     /// Moves to a new transport (after STARTTLS). The old one must hold no unread bytes: a client
     /// may only start its TLS handshake after the server acknowledged STARTTLS.
     /// </summary>
-    public async ValueTask SwitchToAsync(PipeReader input)
+    public async ValueTask SwitchToAsync(Stream stream)
     {
         if (_input.TryRead(out var result))
         {
@@ -72,6 +84,10 @@ internal sealed class NbdFrameReader
             }
         }
         await _input.CompleteAsync().ConfigureAwait(false);
-        _input = input;
+        _stream = stream;
+        _input = Open(stream);
     }
+
+    private static PipeReader Open(Stream stream) =>
+        PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: ReceiveBufferSize, minimumReadSize: ReceiveBufferSize / 4, leaveOpen: true));
 }

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
 using BlockDaemon.Core.Io;
 using BlockDaemon.Nbd.Protocol;
 using BlockDaemon.Nbd.Server.MetaContexts;
@@ -25,6 +26,7 @@ internal sealed class NbdRequestHandler
     private bool Structured => _session.StructuredReplies;
 
     /// <summary>Handles <paramref name="request"/>; <paramref name="payload"/> holds a WRITE's data. Throws only when the reply cannot be sent.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask HandleAsync(NbdRequest request, ReadOnlyMemory<byte> payload, CancellationToken replyCt)
     {
         if (NbdRequestValidator.Validate(request, _session) is { } refused)
@@ -101,6 +103,7 @@ internal sealed class NbdRequestHandler
         return extents;
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask ExecuteAsync(NbdRequest request, ReadOnlyMemory<byte> payload)
     {
         var child = _session.Export.Child;
@@ -152,35 +155,34 @@ internal sealed class NbdRequestHandler
             : NbdSparseRead.ReadWholeAsync(_session.Export.Child, (long)request.Offset, buffer);
     }
 
-    private ValueTask ReplyReadAsync(NbdRequest request, byte[] buffer, List<NbdReadSegment> segments, CancellationToken replyCt) =>
-        _writer.WriteAsync((request, buffer, segments, Structured), static (o, s) =>
+    // The data goes out from the read buffer itself, gathered with the chunk headers.
+    private ValueTask ReplyReadAsync(NbdRequest request, byte[] buffer, List<NbdReadSegment> segments, CancellationToken replyCt)
+    {
+        int parts = !Structured ? 1 : Math.Max(1, segments.Count);
+        return _writer.WriteGatheredAsync((request, buffer, segments, Structured), parts, static (o, s, i) =>
         {
             if (!s.Structured)
             {
                 NbdFrameWriter.WriteSimpleReply(o, 0, s.request.Cookie);
-                o.Write(s.buffer.AsSpan(0, (int)s.request.Length));
-                return;
+                return new ArraySegment<byte>(s.buffer, 0, (int)s.request.Length);
             }
             if (s.segments.Count == 0)
             {
                 NbdFrameWriter.WriteChunkHeader(o, NbdReplyFlags.Done, NbdReplyChunkType.None, s.request.Cookie, 0);
-                return;
+                return default;
             }
-            for (int i = 0; i < s.segments.Count; i++)
+            var seg = s.segments[i];
+            var flags = i == s.segments.Count - 1 ? NbdReplyFlags.Done : NbdReplyFlags.None;
+            ulong at = s.request.Offset + (ulong)seg.Start;
+            if (seg.Hole)
             {
-                var seg = s.segments[i];
-                var flags = i == s.segments.Count - 1 ? NbdReplyFlags.Done : NbdReplyFlags.None;
-                ulong at = s.request.Offset + (ulong)seg.Start;
-                if (seg.Hole)
-                {
-                    NbdFrameWriter.WriteOffsetHole(o, flags, s.request.Cookie, at, (uint)seg.Length);
-                }
-                else
-                {
-                    NbdFrameWriter.WriteOffsetData(o, flags, s.request.Cookie, at, s.buffer.AsSpan(seg.Start, seg.Length));
-                }
+                NbdFrameWriter.WriteOffsetHole(o, flags, s.request.Cookie, at, (uint)seg.Length);
+                return default;
             }
+            NbdFrameWriter.WriteOffsetDataHeader(o, flags, s.request.Cookie, at, seg.Length);
+            return new ArraySegment<byte>(s.buffer, seg.Start, seg.Length);
         }, replyCt);
+    }
 
     private ValueTask ReplyDoneAsync(ulong cookie, CancellationToken ct) =>
         _writer.WriteAsync((cookie, Structured), static (o, s) =>

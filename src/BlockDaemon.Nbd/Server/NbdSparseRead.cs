@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using BlockDaemon.Core.Graph;
 using BlockDaemon.Core.Io;
 
@@ -12,6 +13,7 @@ internal readonly record struct NbdReadSegment(int Start, int Length, bool Hole)
 /// </summary>
 internal static class NbdSparseRead
 {
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public static async ValueTask<List<NbdReadSegment>> ReadAsync(BlockChild child, long offset, Memory<byte> buffer)
     {
         var segments = new List<NbdReadSegment>();
@@ -40,6 +42,7 @@ internal static class NbdSparseRead
     }
 
     /// <summary>The whole range as data (simple replies, or DF set).</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public static async ValueTask<List<NbdReadSegment>> ReadWholeAsync(BlockChild child, long offset, Memory<byte> buffer)
     {
         await child.ReadAsync(offset, buffer).ConfigureAwait(false);
