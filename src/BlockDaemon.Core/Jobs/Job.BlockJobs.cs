@@ -29,6 +29,13 @@ public sealed partial class Job
         Pause();
         UserPaused = true;
     }
+
+    /// <summary>
+    /// After <see cref="PauseForError"/> and its BLOCK_JOB_ERROR, in the same control-loop item:
+    /// the job is PAUSED before the loop runs another command, as qsd's job pauses before its main
+    /// loop reads the next one. The task completes when the job is resumed.
+    /// </summary>
+    public Task EnterPauseForError() => EnterPause();
 }
 
 public sealed partial class Job

@@ -86,6 +86,10 @@ public sealed partial class Job : IDisposable
         {
             return Task.CompletedTask;
         }
+        if (_wake is { } pausedAlready)
+        {
+            return pausedAlready.Task;
+        }
         _statusBeforePause = Status;
         Transition(Status == JobStatus.Ready ? JobStatus.Standby : JobStatus.Paused);
         Paused = true;

@@ -53,9 +53,14 @@ public sealed class JobManager(IControlPlane controlPlane)
     public async ValueTask StartAsync(Job job, Task replySent)
     {
         job.MarkStarted();
-        var work = RunAsync(job);
+        var start = new StartCall(Environment.CurrentManagedThreadId);
+        var work = RunAsync(job, start);
+        start.Returned = true;
         job.Work = work;
-        if (work.IsCompleted && job.ClaimCompletion())
+        // Only work that ended inside this call (it never yielded, as a QEMU job coroutine that
+        // fails before its first yield) completes inside the command; work that finished on
+        // another thread in the meantime reports its end after the reply, like any other.
+        if (start.EndedInside && job.ClaimCompletion())
         {
             job.RecordRunResult(await work.ConfigureAwait(false));
             await job.CompletedAsync().ConfigureAwait(false);
@@ -85,7 +90,7 @@ public sealed class JobManager(IControlPlane controlPlane)
     }
 
     // The work's outcome as a value: a failed job is an ordinary result, not an exception.
-    private static async Task<Exception?> RunAsync(Job job)
+    private static async Task<Exception?> RunAsync(Job job, StartCall start)
     {
         try
         {
@@ -96,6 +101,21 @@ public sealed class JobManager(IControlPlane controlPlane)
         {
             return e;
         }
+        finally
+        {
+            start.EndedInside = !start.Returned && Environment.CurrentManagedThreadId == start.ThreadId;
+        }
+    }
+
+    // Whether a job's work ended synchronously inside StartAsync: the starting thread is still in
+    // the call, so an end seen on that thread before the call returned cannot have been deferred.
+    private sealed class StartCall(int threadId)
+    {
+        public int ThreadId { get; } = threadId;
+
+        public volatile bool Returned;
+
+        public volatile bool EndedInside;
     }
 
     public Job? Find(string id) => _jobs.FirstOrDefault(j => j.Id == id);

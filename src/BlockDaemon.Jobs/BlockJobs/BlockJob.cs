@@ -155,8 +155,13 @@ public abstract class BlockJob : JobDriver, ICopyJob
         {
             return CopyErrorAction.Fail;
         }
-        var action = await Job.OnControlLoopAsync(() => Task.FromResult(ErrorAction(operation == CopyOperation.Read, ErrnoOf(blockError))))
-            .ConfigureAwait(false);
+        var (action, resumed) = await Job.OnControlLoopAsync(() =>
+        {
+            var chosen = ErrorAction(operation == CopyOperation.Read, ErrnoOf(blockError));
+            var paused = chosen == BlockErrorAction.Stop ? Job.EnterPauseForError() : Task.CompletedTask;
+            return Task.FromResult((chosen, paused));
+        }).ConfigureAwait(false);
+        await resumed.ConfigureAwait(false);
         return action switch
         {
             BlockErrorAction.Ignore => IgnoreRetries ? CopyErrorAction.Retry : CopyErrorAction.Ignore,
