@@ -114,6 +114,25 @@ internal sealed class Daemon : IAsyncDisposable
         return commands.Any(c => c?["name"]?.GetValue<string>() == command);
     }
 
+    /// <summary>
+    /// <see cref="StartAsync"/>, then <see cref="RequireCommandsAsync"/>: the daemon a job test
+    /// needs, stopped again when the test is skipped because <paramref name="kind"/> lacks a command.
+    /// </summary>
+    public static async Task<Daemon> StartRequiringAsync(DaemonKind kind, CancellationToken ct, params string[] commands)
+    {
+        var daemon = await StartAsync(kind, ct);
+        try
+        {
+            await daemon.RequireCommandsAsync(ct, commands);
+            return daemon;
+        }
+        catch
+        {
+            await daemon.DisposeAsync();
+            throw;
+        }
+    }
+
     /// <summary>Skips the test (with the reason) when the daemon answers <paramref name="commands"/> with CommandNotFound.</summary>
     public async Task RequireCommandsAsync(CancellationToken ct, params string[] commands)
     {
