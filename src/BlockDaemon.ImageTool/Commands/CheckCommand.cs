@@ -17,7 +17,7 @@ public static class CheckCommand
 {
     private static readonly OptionSpec[] Specs =
     [
-        new('f', "format", true, "f"),
+        CommandLine.FormatOption,
         CommandLine.OutputOption,
         new('r', "repair", true, "r"),
         new('T', "cache", true, "T"),

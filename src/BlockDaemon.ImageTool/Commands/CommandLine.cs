@@ -9,6 +9,8 @@ namespace BlockDaemon.ImageTool.Commands;
 /// </summary>
 internal static class CommandLine
 {
+    /// <summary>-f/--format: the commands that take the long spelling too (qemu-img's info, check, map, create, resize).</summary>
+    public static readonly OptionSpec FormatOption = new('f', "format", true, "f");
     public static readonly OptionSpec HelpOption = new('h', "help", false, "help");
     public static readonly OptionSpec ForceShareOption = new('U', "force-share", false, "U");
     public static readonly OptionSpec OutputOption = new(null, "output", true, "output");

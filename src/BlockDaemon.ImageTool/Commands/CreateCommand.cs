@@ -7,7 +7,7 @@ public static class CreateCommand
 {
     private static readonly OptionSpec[] Specs =
     [
-        new('f', "format", true, "f"),
+        CommandLine.FormatOption,
         CommandLine.Value('F'),
         CommandLine.Value('b'),
         CommandLine.Value('o'),

@@ -14,7 +14,7 @@ public static class InfoCommand
 {
     private static readonly OptionSpec[] Specs =
     [
-        new('f', "format", true, "f"),
+        CommandLine.FormatOption,
         CommandLine.OutputOption,
         new(null, "backing-chain", false, "chain"),
         CommandLine.ForceShareOption,

@@ -14,7 +14,7 @@ public static class MapCommand
 {
     private static readonly OptionSpec[] Specs =
     [
-        new('f', "format", true, "f"),
+        CommandLine.FormatOption,
         CommandLine.OutputOption,
         new('s', "start-offset", true, "start"),
         new('l', "max-length", true, "length"),

@@ -18,7 +18,7 @@ public static class PlanMergeCommand
 {
     private static readonly OptionSpec[] Specs =
     [
-        new('f', "format", true, "f"),
+        CommandLine.FormatOption,
         CommandLine.OutputOption,
         new('n', "remove-point", true, "point"),
         CommandLine.ForceShareOption,

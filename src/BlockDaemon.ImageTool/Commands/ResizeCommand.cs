@@ -12,7 +12,7 @@ public static class ResizeCommand
 {
     private static readonly OptionSpec[] Specs =
     [
-        new('f', "format", true, "f"),
+        CommandLine.FormatOption,
         new('q', "quiet", false, "q"),
         new(null, "shrink", false, "shrink"),
         new(null, "preallocation", true, "prealloc"),
