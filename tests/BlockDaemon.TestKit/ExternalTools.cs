@@ -61,19 +61,8 @@ public static class ExternalTools
     public static async Task<ToolResult> TryRunAsync(string tool, IReadOnlyList<string> args, TimeSpan timeout, CancellationToken ct)
     {
         string path = Find(tool) ?? throw new InvalidOperationException($"{tool} is not on PATH; call ExternalTools.Require first");
-        var info = new ProcessStartInfo(path)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = true,
-            UseShellExecute = false,
-        };
-        foreach (string arg in args)
-        {
-            info.ArgumentList.Add(arg);
-        }
         string commandLine = tool + " " + string.Join(' ', args.Select(Quote));
-        using var process = SpawnGate.Start(info);
+        using var process = DaemonLauncher.Start(path, args);
         process.StandardInput.Close();
         var stdout = process.StandardOutput.ReadToEndAsync(CancellationToken.None);
         var stderr = process.StandardError.ReadToEndAsync(CancellationToken.None);

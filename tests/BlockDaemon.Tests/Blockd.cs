@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.Json.Nodes;
+using BlockDaemon.TestKit;
 
 namespace BlockDaemon.Tests;
 
@@ -10,42 +11,16 @@ internal static class Blockd
 {
     public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(20);
 
-    public static string BinaryPath()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "BlockDaemon.sln")))
-            {
-                string path = Path.Combine(dir.FullName, "src", "BlockDaemon", "bin", "Debug", "net10.0", "blockd");
-                if (!File.Exists(path))
-                {
-                    Assert.Skip($"blockd is not built ({path})");
-                }
-                return path;
-            }
-        }
-        Assert.Skip("BlockDaemon.sln not found above " + AppContext.BaseDirectory);
-        return "";
-    }
+    public static string BinaryPath() => DaemonLauncher.BuiltBlockdPath();
 
     public static Process Start(IEnumerable<string> args, IDictionary<string, string>? environment = null)
     {
-        var info = new ProcessStartInfo(BinaryPath())
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = true,
-            UseShellExecute = false,
-        };
-        foreach (string arg in args)
-        {
-            info.ArgumentList.Add(arg);
-        }
+        var info = DaemonLauncher.StartInfo(BinaryPath(), args);
         foreach (var (key, value) in environment ?? new Dictionary<string, string>())
         {
             info.Environment[key] = value;
         }
-        return Process.Start(info)!;
+        return DaemonLauncher.Start(info);
     }
 
     /// <summary>Runs blockd to completion; returns exit code, stdout and stderr.</summary>

@@ -17,13 +17,13 @@ public static class CheckCommand
 {
     private static readonly OptionSpec[] Specs =
     [
-        new('f', "format", true, "f"),
-        new(null, "output", true, "output"),
+        CommandLine.FormatOption,
+        CommandLine.OutputOption,
         new('r', "repair", true, "r"),
         new('T', "cache", true, "T"),
         new('q', "quiet", false, "q"),
-        new('U', "force-share", false, "U"),
-        new('h', "help", false, "help"),
+        CommandLine.ForceShareOption,
+        CommandLine.HelpOption,
     ];
 
     private enum Repair
@@ -35,10 +35,8 @@ public static class CheckCommand
 
     public static async ValueTask<int> RunAsync(IReadOnlyList<string> args, TextWriter stdout, TextWriter stderr, CancellationToken ct)
     {
-        var opts = Getopt.Parse(args, Specs);
-        if (opts.Has("help"))
+        if (CommandLine.ParseOrHelp(args, Specs, stdout) is not { } opts)
         {
-            stdout.Write(Help.Text);
             return 0;
         }
         var repair = opts.Last("r") switch
@@ -50,15 +48,11 @@ public static class CheckCommand
         };
         var format = Output.Parse(opts.Last("output"));
         bool quiet = opts.Has("q");
-        if (opts.Operands.Count != 1)
-        {
-            throw ToolException.UsageError("Expecting one image file name");
-        }
+        string filename = CommandLine.OneImage(opts);
         if (repair != Repair.None && opts.Has("U"))
         {
             throw new ToolException("--force-share/-U is not allowed with -r");
         }
-        string filename = opts.Operands[0];
         string? fmt = opts.Last("f");
         ImageOpener.CheckFormat(fmt);
         fmt ??= ImageOpener.Probe(filename);

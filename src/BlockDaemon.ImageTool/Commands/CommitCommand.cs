@@ -19,29 +19,23 @@ public static class CommitCommand
 {
     private static readonly OptionSpec[] Specs =
     [
-        new('f', null, true, "f"),
-        new('b', null, true, "b"),
-        new('d', null, false, "d"),
-        new('p', null, false, "p"),
-        new('q', null, false, "q"),
-        new('t', null, true, "t"),
-        new('r', null, true, "r"),
-        new('h', "help", false, "help"),
+        CommandLine.Value('f'),
+        CommandLine.Value('b'),
+        CommandLine.Flag('d'),
+        CommandLine.Flag('p'),
+        CommandLine.Flag('q'),
+        CommandLine.Value('t'),
+        CommandLine.Value('r'),
+        CommandLine.HelpOption,
     ];
 
     public static async ValueTask<int> RunAsync(IReadOnlyList<string> args, TextWriter stdout, TextWriter stderr, CancellationToken ct)
     {
-        var opts = Getopt.Parse(args, Specs);
-        if (opts.Has("help"))
+        if (CommandLine.ParseOrHelp(args, Specs, stdout) is not { } opts)
         {
-            stdout.Write(Help.Text);
             return 0;
         }
-        if (opts.Operands.Count != 1)
-        {
-            throw ToolException.UsageError("Expecting one image file name");
-        }
-        string filename = opts.Operands[0];
+        string filename = CommandLine.OneImage(opts);
         bool quiet = opts.Has("q");
         string? baseName = opts.Last("b");
         bool drop = opts.Has("d") || baseName is not null;

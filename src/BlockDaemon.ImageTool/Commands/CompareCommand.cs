@@ -17,22 +17,20 @@ public static class CompareCommand
 
     private static readonly OptionSpec[] Specs =
     [
-        new('f', null, true, "f"),
-        new('F', null, true, "F"),
-        new('T', null, true, "T"),
-        new('p', null, false, "p"),
-        new('q', null, false, "q"),
-        new('s', null, false, "s"),
-        new('U', "force-share", false, "U"),
-        new('h', "help", false, "help"),
+        CommandLine.Value('f'),
+        CommandLine.Value('F'),
+        CommandLine.Value('T'),
+        CommandLine.Flag('p'),
+        CommandLine.Flag('q'),
+        CommandLine.Flag('s'),
+        CommandLine.ForceShareOption,
+        CommandLine.HelpOption,
     ];
 
     public static async ValueTask<int> RunAsync(IReadOnlyList<string> args, TextWriter stdout, TextWriter stderr, CancellationToken ct)
     {
-        var opts = Getopt.Parse(args, Specs);
-        if (opts.Has("help"))
+        if (CommandLine.ParseOrHelp(args, Specs, stdout) is not { } opts)
         {
-            stdout.Write(Help.Text);
             return 0;
         }
         if (opts.Operands.Count != 2)
@@ -43,7 +41,7 @@ public static class CompareCommand
         var progress = new Progress(opts.Has("p") && !quiet, stdout);
         progress.Start();
         string name1 = opts.Operands[0], name2 = opts.Operands[1];
-        var mode = new OpenMode { ForceShare = opts.Has("U") };
+        var mode = CommandLine.ReadMode(opts);
         OpenedImage image1, image2;
         try
         {

@@ -18,37 +18,33 @@ public static class ConvertCommand
 {
     private static readonly OptionSpec[] Specs =
     [
-        new('f', null, true, "f"),
-        new('O', null, true, "O"),
-        new('B', null, true, "B"),
-        new('F', null, true, "F"),
-        new('o', null, true, "o"),
-        new('c', null, false, "c"),
-        new('n', null, false, "n"),
-        new('m', null, true, "m"),
-        new('W', null, false, "W"),
-        new('S', null, true, "S"),
-        new('p', null, false, "p"),
-        new('q', null, false, "q"),
-        new('U', "force-share", false, "U"),
-        new('T', null, true, "T"),
-        new('t', null, true, "t"),
-        new('h', "help", false, "help"),
+        CommandLine.Value('f'),
+        CommandLine.Value('O'),
+        CommandLine.Value('B'),
+        CommandLine.Value('F'),
+        CommandLine.Value('o'),
+        CommandLine.Flag('c'),
+        CommandLine.Flag('n'),
+        CommandLine.Value('m'),
+        CommandLine.Flag('W'),
+        CommandLine.Value('S'),
+        CommandLine.Flag('p'),
+        CommandLine.Flag('q'),
+        CommandLine.ForceShareOption,
+        CommandLine.Value('T'),
+        CommandLine.Value('t'),
+        CommandLine.HelpOption,
     ];
 
     public static async ValueTask<int> RunAsync(IReadOnlyList<string> args, TextWriter stdout, TextWriter stderr, CancellationToken ct)
     {
-        var opts = Getopt.Parse(args, Specs);
-        if (opts.Has("help"))
+        if (CommandLine.ParseOrHelp(args, Specs, stdout) is not { } opts)
         {
-            stdout.Write(Help.Text);
             return 0;
         }
         string outFormat = opts.Last("O") ?? "raw";
-        if (CreateOptionList.WantsHelp(opts.All("o")))
+        if (CommandLine.WroteCreateOptionsHelp(outFormat, opts, stdout))
         {
-            ImageOpener.CheckFormat(outFormat);
-            stdout.Write(CreateOptionList.For(outFormat).HelpText(outFormat));
             return 0;
         }
         int workers = 8;
@@ -82,7 +78,7 @@ public static class ConvertCommand
         {
             foreach (string name in opts.Operands.Take(opts.Operands.Count - 1))
             {
-                sources.Add(await ImageOpener.OpenAsync(name, opts.Last("f"), new OpenMode { ForceShare = opts.Has("U") }, ct).ConfigureAwait(false));
+                sources.Add(await ImageOpener.OpenAsync(name, opts.Last("f"), CommandLine.ReadMode(opts), ct).ConfigureAwait(false));
             }
             if (compress && outFormat != "qcow2")
             {
@@ -91,11 +87,7 @@ public static class ConvertCommand
             long total = sources.Sum(x => x.Root.Length);
             if (!noCreate)
             {
-                var list = CreateOptionList.For(outFormat);
-                foreach (string o in opts.All("o"))
-                {
-                    list.Parse(o);
-                }
+                var list = CommandLine.CreateOptions(outFormat, opts);
                 if (backing is not null)
                 {
                     list.Set("backing_file", backing);

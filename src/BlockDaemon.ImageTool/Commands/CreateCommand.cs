@@ -7,28 +7,24 @@ public static class CreateCommand
 {
     private static readonly OptionSpec[] Specs =
     [
-        new('f', "format", true, "f"),
-        new('F', null, true, "F"),
-        new('b', null, true, "b"),
-        new('o', null, true, "o"),
+        CommandLine.FormatOption,
+        CommandLine.Value('F'),
+        CommandLine.Value('b'),
+        CommandLine.Value('o'),
         new('q', "quiet", false, "q"),
-        new('u', null, false, "u"),
-        new('h', "help", false, "help"),
+        CommandLine.Flag('u'),
+        CommandLine.HelpOption,
     ];
 
     public static async ValueTask<int> RunAsync(IReadOnlyList<string> args, TextWriter stdout, CancellationToken ct)
     {
-        var opts = Getopt.Parse(args, Specs);
-        if (opts.Has("help"))
+        if (CommandLine.ParseOrHelp(args, Specs, stdout) is not { } opts)
         {
-            stdout.Write(Help.Text);
             return 0;
         }
         string format = opts.Last("f") ?? "raw";
-        if (CreateOptionList.WantsHelp(opts.All("o")))
+        if (CommandLine.WroteCreateOptionsHelp(format, opts, stdout))
         {
-            ImageOpener.CheckFormat(format);
-            stdout.Write(CreateOptionList.For(format).HelpText(format));
             return 0;
         }
         if (opts.Operands.Count < 1)

@@ -14,27 +14,22 @@ public static class InfoCommand
 {
     private static readonly OptionSpec[] Specs =
     [
-        new('f', "format", true, "f"),
-        new(null, "output", true, "output"),
+        CommandLine.FormatOption,
+        CommandLine.OutputOption,
         new(null, "backing-chain", false, "chain"),
-        new('U', "force-share", false, "U"),
-        new('h', "help", false, "help"),
+        CommandLine.ForceShareOption,
+        CommandLine.HelpOption,
     ];
 
     public static async ValueTask<int> RunAsync(IReadOnlyList<string> args, TextWriter stdout, CancellationToken ct)
     {
-        var opts = Getopt.Parse(args, Specs);
-        if (opts.Has("help"))
+        if (CommandLine.ParseOrHelp(args, Specs, stdout) is not { } opts)
         {
-            stdout.Write(Help.Text);
             return 0;
         }
         var format = Output.Parse(opts.Last("output"));
-        if (opts.Operands.Count != 1)
-        {
-            throw ToolException.UsageError("Expecting one image file name");
-        }
-        var images = await CollectAsync(opts.Operands[0], opts.Last("f"), opts.Has("chain"), opts.Has("U"), ct).ConfigureAwait(false);
+        string filename = CommandLine.OneImage(opts);
+        var images = await CollectAsync(filename, opts.Last("f"), opts.Has("chain"), opts.Has("U"), ct).ConfigureAwait(false);
         if (format == OutputFormat.Json)
         {
             Output.WriteJson(stdout, opts.Has("chain") ? new JsonArray([.. images]) : images[0]);

@@ -14,12 +14,12 @@ public static class MapCommand
 {
     private static readonly OptionSpec[] Specs =
     [
-        new('f', "format", true, "f"),
-        new(null, "output", true, "output"),
+        CommandLine.FormatOption,
+        CommandLine.OutputOption,
         new('s', "start-offset", true, "start"),
         new('l', "max-length", true, "length"),
-        new('U', "force-share", false, "U"),
-        new('h', "help", false, "help"),
+        CommandLine.ForceShareOption,
+        CommandLine.HelpOption,
     ];
 
     private sealed record Entry(long Start, long Length, int Depth, bool Present, bool Zero, bool Data, long Offset, string? Filename)
@@ -31,10 +31,8 @@ public static class MapCommand
 
     public static async ValueTask<int> RunAsync(IReadOnlyList<string> args, TextWriter stdout, TextWriter stderr, CancellationToken ct)
     {
-        var opts = Getopt.Parse(args, Specs);
-        if (opts.Has("help"))
+        if (CommandLine.ParseOrHelp(args, Specs, stdout) is not { } opts)
         {
-            stdout.Write(Help.Text);
             return 0;
         }
         var format = Output.Parse(opts.Last("output"));
@@ -47,11 +45,8 @@ public static class MapCommand
         {
             throw new ToolException("Invalid max length specified" + Sizes.SuffixHint);
         }
-        if (opts.Operands.Count != 1)
-        {
-            throw ToolException.UsageError("Expecting one image file name");
-        }
-        await using var image = await ImageOpener.OpenAsync(opts.Operands[0], opts.Last("f"), new OpenMode { ForceShare = opts.Has("U") }, ct).ConfigureAwait(false);
+        string filename = CommandLine.OneImage(opts);
+        await using var image = await ImageOpener.OpenAsync(filename, opts.Last("f"), CommandLine.ReadMode(opts), ct).ConfigureAwait(false);
         long length = image.Root.Length;
         if (maxLength != -1)
         {

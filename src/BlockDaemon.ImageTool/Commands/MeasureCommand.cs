@@ -15,21 +15,19 @@ public static class MeasureCommand
 {
     private static readonly OptionSpec[] Specs =
     [
-        new('f', null, true, "f"),
-        new('O', null, true, "O"),
-        new('o', null, true, "o"),
+        CommandLine.Value('f'),
+        CommandLine.Value('O'),
+        CommandLine.Value('o'),
         new(null, "size", true, "size"),
-        new(null, "output", true, "output"),
-        new('U', "force-share", false, "U"),
-        new('h', "help", false, "help"),
+        CommandLine.OutputOption,
+        CommandLine.ForceShareOption,
+        CommandLine.HelpOption,
     ];
 
     public static async ValueTask<int> RunAsync(IReadOnlyList<string> args, TextWriter stdout, CancellationToken ct)
     {
-        var opts = Getopt.Parse(args, Specs);
-        if (opts.Has("help"))
+        if (CommandLine.ParseOrHelp(args, Specs, stdout) is not { } opts)
         {
-            stdout.Write(Help.Text);
             return 0;
         }
         var output = Output.Parse(opts.Last("output"));
@@ -52,15 +50,11 @@ public static class MeasureCommand
         {
             throw new ToolException("At most one filename argument is allowed.");
         }
-        var list = CreateOptionList.For(format);
-        foreach (string o in opts.All("o"))
-        {
-            list.Parse(o);
-        }
+        var list = CommandLine.CreateOptions(format, opts);
         OpenedImage? source = null;
         if (opts.Operands.Count == 1)
         {
-            source = await ImageOpener.OpenAsync(opts.Operands[0], opts.Last("f"), new OpenMode { ForceShare = opts.Has("U") }, ct).ConfigureAwait(false);
+            source = await ImageOpener.OpenAsync(opts.Operands[0], opts.Last("f"), CommandLine.ReadMode(opts), ct).ConfigureAwait(false);
         }
         await using (source)
         {

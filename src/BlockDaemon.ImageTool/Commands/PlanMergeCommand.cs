@@ -18,19 +18,17 @@ public static class PlanMergeCommand
 {
     private static readonly OptionSpec[] Specs =
     [
-        new('f', "format", true, "f"),
-        new(null, "output", true, "output"),
+        CommandLine.FormatOption,
+        CommandLine.OutputOption,
         new('n', "remove-point", true, "point"),
-        new('U', "force-share", false, "U"),
-        new('h', "help", false, "help"),
+        CommandLine.ForceShareOption,
+        CommandLine.HelpOption,
     ];
 
     public static async ValueTask<int> RunAsync(IReadOnlyList<string> args, TextWriter stdout, CancellationToken ct)
     {
-        var opts = Getopt.Parse(args, Specs);
-        if (opts.Has("help"))
+        if (CommandLine.ParseOrHelp(args, Specs, stdout) is not { } opts)
         {
-            stdout.Write(Help.Text);
             return 0;
         }
         var format = Output.Parse(opts.Last("output"));
@@ -42,11 +40,8 @@ public static class PlanMergeCommand
         {
             throw new ToolException($"Invalid point '{pointText}': expecting a number (0 is the base image)");
         }
-        if (opts.Operands.Count != 1)
-        {
-            throw ToolException.UsageError("Expecting one image file name");
-        }
-        await using var image = await ImageOpener.OpenAsync(opts.Operands[0], opts.Last("f"), new OpenMode { ForceShare = opts.Has("U") }, ct).ConfigureAwait(false);
+        string filename = CommandLine.OneImage(opts);
+        await using var image = await ImageOpener.OpenAsync(filename, opts.Last("f"), CommandLine.ReadMode(opts), ct).ConfigureAwait(false);
         var chain = MergePlan.Chain(image.Root);
         MergePlan plan;
         try

@@ -21,30 +21,25 @@ public static class RebaseCommand
 
     private static readonly OptionSpec[] Specs =
     [
-        new('f', null, true, "f"),
-        new('F', null, true, "F"),
-        new('b', null, true, "b"),
-        new('u', null, false, "u"),
-        new('p', null, false, "p"),
-        new('q', null, false, "q"),
-        new('U', "force-share", false, "U"),
-        new('t', null, true, "t"),
-        new('T', null, true, "T"),
-        new('h', "help", false, "help"),
+        CommandLine.Value('f'),
+        CommandLine.Value('F'),
+        CommandLine.Value('b'),
+        CommandLine.Flag('u'),
+        CommandLine.Flag('p'),
+        CommandLine.Flag('q'),
+        CommandLine.ForceShareOption,
+        CommandLine.Value('t'),
+        CommandLine.Value('T'),
+        CommandLine.HelpOption,
     ];
 
     public static async ValueTask<int> RunAsync(IReadOnlyList<string> args, TextWriter stdout, TextWriter stderr, CancellationToken ct)
     {
-        var opts = Getopt.Parse(args, Specs);
-        if (opts.Has("help"))
+        if (CommandLine.ParseOrHelp(args, Specs, stdout) is not { } opts)
         {
-            stdout.Write(Help.Text);
             return 0;
         }
-        if (opts.Operands.Count != 1)
-        {
-            throw ToolException.UsageError("Expecting one image file name");
-        }
+        string filename = CommandLine.OneImage(opts);
         bool unsafeMode = opts.Has("u"), quiet = opts.Has("q");
         string? backing = opts.Last("b");
         string? backingFormat = opts.Last("F");
@@ -56,7 +51,6 @@ public static class RebaseCommand
         {
             throw new ToolException($"Invalid format name: '{backingFormat}'");
         }
-        string filename = opts.Operands[0];
         string? newBacking = string.IsNullOrEmpty(backing) ? null : backing;
         if (newBacking is not null && backingFormat is null)
         {

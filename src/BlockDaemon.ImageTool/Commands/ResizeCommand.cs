@@ -12,11 +12,11 @@ public static class ResizeCommand
 {
     private static readonly OptionSpec[] Specs =
     [
-        new('f', "format", true, "f"),
+        CommandLine.FormatOption,
         new('q', "quiet", false, "q"),
         new(null, "shrink", false, "shrink"),
         new(null, "preallocation", true, "prealloc"),
-        new('h', "help", false, "help"),
+        CommandLine.HelpOption,
     ];
 
     public static async ValueTask<int> RunAsync(IReadOnlyList<string> args, TextWriter stdout, TextWriter stderr, CancellationToken ct)
@@ -26,10 +26,8 @@ public static class ResizeCommand
             throw ToolException.UsageError("Not enough arguments");
         }
         string sizeText = args[^1];
-        var opts = Getopt.Parse(args.Take(args.Count - 1).ToArray(), Specs);
-        if (opts.Has("help"))
+        if (CommandLine.ParseOrHelp(args.Take(args.Count - 1).ToArray(), Specs, stdout) is not { } opts)
         {
-            stdout.Write(Help.Text);
             return 0;
         }
         string? prealloc = opts.Last("prealloc");

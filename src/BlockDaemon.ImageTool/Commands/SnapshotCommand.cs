@@ -15,21 +15,19 @@ public static class SnapshotCommand
 {
     private static readonly OptionSpec[] Specs =
     [
-        new('l', null, false, "l"),
-        new('a', null, true, "a"),
-        new('c', null, true, "c"),
-        new('d', null, true, "d"),
-        new('q', null, false, "q"),
-        new('U', "force-share", false, "U"),
-        new('h', "help", false, "help"),
+        CommandLine.Flag('l'),
+        CommandLine.Value('a'),
+        CommandLine.Value('c'),
+        CommandLine.Value('d'),
+        CommandLine.Flag('q'),
+        CommandLine.ForceShareOption,
+        CommandLine.HelpOption,
     ];
 
     public static async ValueTask<int> RunAsync(IReadOnlyList<string> args, TextWriter stdout, TextWriter stderr, CancellationToken ct)
     {
-        var opts = Getopt.Parse(args, Specs);
-        if (opts.Has("help"))
+        if (CommandLine.ParseOrHelp(args, Specs, stdout) is not { } opts)
         {
-            stdout.Write(Help.Text);
             return 0;
         }
         var actions = opts.Options.Where(o => o.Key is "l" or "a" or "c" or "d").ToList();
@@ -37,10 +35,7 @@ public static class SnapshotCommand
         {
             throw ToolException.UsageError("Cannot mix '-l', '-a', '-c', '-d'");
         }
-        if (opts.Operands.Count != 1)
-        {
-            throw ToolException.UsageError("Expecting one image file name");
-        }
+        string filename = CommandLine.OneImage(opts);
         string action = actions.Count == 0 ? "l" : actions[^1].Key;
         string name = actions.Count == 0 ? "" : actions[^1].Value ?? "";
         // Only an explicit -l opens read-only; qemu-img lists with a writable image otherwise.
@@ -49,7 +44,7 @@ public static class SnapshotCommand
         {
             throw new ToolException("--force-share/-U is not allowed when modifying the image");
         }
-        await using var image = await ImageOpener.OpenAsync(opts.Operands[0], null,
+        await using var image = await ImageOpener.OpenAsync(filename, null,
             new OpenMode { Writable = writable, NoBacking = true, ForceShare = opts.Has("U") }, ct, stderr: stderr).ConfigureAwait(false);
         var snapshots = image.Node.Driver as IInternalSnapshots;
         switch (action)

@@ -46,19 +46,9 @@ internal static class Blockctl
 
     public static Process StartProcess(params string[] args)
     {
-        var info = new ProcessStartInfo(BinaryPath())
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = true,
-            UseShellExecute = false,
-        };
-        foreach (string arg in args)
-        {
-            info.ArgumentList.Add(arg);
-        }
+        var info = DaemonLauncher.StartInfo(BinaryPath(), args);
         info.Environment.Remove("BLOCKCTL_SOCKET");
         info.Environment["BLOCKCTL_HISTORY"] = "/dev/null";
-        return SpawnGate.Start(info);
+        return DaemonLauncher.Start(info);
     }
 }

@@ -44,26 +44,16 @@ internal sealed class Daemon : IAsyncDisposable
     /// <param name="pretty">Serve blockctl's monitor with pretty=on (each message over many lines).</param>
     public static async Task<Daemon> StartAsync(DaemonKind kind, CancellationToken ct, bool pretty = false)
     {
-        string binary = kind == DaemonKind.Qsd ? RequireQsd() : BlockdBinary();
+        string binary = kind == DaemonKind.Qsd ? RequireQsd() : DaemonLauncher.BuiltBlockdPath();
         var dir = new TempDirectory("blockctl-test-");
         string socket = dir["qmp.sock"];
         string testSocket = dir["test-qmp.sock"];
-        var info = new ProcessStartInfo(binary)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = true,
-            UseShellExecute = false,
-        };
-        foreach (string arg in new[]
-        {
+        string[] args =
+        [
             "--chardev", $"socket,id=m0,path={socket},server=on,wait=off", "--monitor", pretty ? "chardev=m0,pretty=on" : "chardev=m0",
             "--chardev", $"socket,id=m1,path={testSocket},server=on,wait=off", "--monitor", "chardev=m1",
-        })
-        {
-            info.ArgumentList.Add(arg);
-        }
-        var daemon = new Daemon(kind, dir, SpawnGate.Start(info), socket, testSocket);
+        ];
+        var daemon = new Daemon(kind, dir, DaemonLauncher.Start(binary, args), socket, testSocket);
         daemon._process.ErrorDataReceived += (_, e) =>
         {
             lock (daemon._stderr)
@@ -124,6 +114,25 @@ internal sealed class Daemon : IAsyncDisposable
         return commands.Any(c => c?["name"]?.GetValue<string>() == command);
     }
 
+    /// <summary>
+    /// <see cref="StartAsync"/>, then <see cref="RequireCommandsAsync"/>: the daemon a job test
+    /// needs, stopped again when the test is skipped because <paramref name="kind"/> lacks a command.
+    /// </summary>
+    public static async Task<Daemon> StartRequiringAsync(DaemonKind kind, CancellationToken ct, params string[] commands)
+    {
+        var daemon = await StartAsync(kind, ct);
+        try
+        {
+            await daemon.RequireCommandsAsync(ct, commands);
+            return daemon;
+        }
+        catch
+        {
+            await daemon.DisposeAsync();
+            throw;
+        }
+    }
+
     /// <summary>Skips the test (with the reason) when the daemon answers <paramref name="commands"/> with CommandNotFound.</summary>
     public async Task RequireCommandsAsync(CancellationToken ct, params string[] commands)
     {
@@ -178,23 +187,5 @@ internal sealed class Daemon : IAsyncDisposable
     {
         ExternalTools.Require("qemu-storage-daemon");
         return ExternalTools.Find("qemu-storage-daemon")!;
-    }
-
-    private static string BlockdBinary()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "BlockDaemon.sln")))
-            {
-                string path = Path.Combine(dir.FullName, "src", "BlockDaemon", "bin", "Debug", "net10.0", "blockd");
-                if (!File.Exists(path))
-                {
-                    Assert.Skip($"blockd is not built ({path})");
-                }
-                return path;
-            }
-        }
-        Assert.Skip("BlockDaemon.sln not found above " + AppContext.BaseDirectory);
-        return "";
     }
 }

@@ -17,8 +17,7 @@ public sealed class CommitStreamTests
     [InlineData(DaemonKind.Blockd)]
     public async Task Intermediate_commit_waits_and_drops_mid_from_the_chain(DaemonKind kind)
     {
-        await using var daemon = await Daemon.StartAsync(kind, Ct);
-        await daemon.RequireCommandsAsync(Ct, "block-commit");
+        await using var daemon = await Daemon.StartRequiringAsync(kind, Ct, "block-commit");
         var chain = await ImageChain.CreateAsync(daemon, Ct);
 
         var result = await Blockctl.RunAsync(daemon.Socket, "commit", "top", "--top", "mid", "--base", "base", "--wait", "--verbose");
@@ -27,9 +26,7 @@ public sealed class CommitStreamTests
         Assert.Contains("Block Commit: [##############################] 100 %", result.Stderr, StringComparison.Ordinal);
         Assert.Empty(await daemon.Qmp.ExecuteAsync("query-jobs", null, Ct) as JsonArray ?? []);
 
-        await daemon.QuitAsync(Ct);
-        Assert.Equal([chain.Top, chain.Base], await ImageChain.BackingChainAsync(chain.Top, Ct));
-        await ImageChain.VerifyAsync(chain.Top, ImageChain.FullView, Ct);
+        await chain.QuitAndVerifyAsync(chain.Top, [chain.Top, chain.Base], Ct);
         // mid's data now lives in base.
         await ImageChain.VerifyAsync(chain.Base, ["read -P 0x11 0 16M", "read -P 0x22 16M 8M", "read -P 0 24M 40M"], Ct);
     }
@@ -39,8 +36,7 @@ public sealed class CommitStreamTests
     [InlineData(DaemonKind.Blockd)]
     public async Task Active_commit_with_pivot_moves_the_export_to_the_base(DaemonKind kind)
     {
-        await using var daemon = await Daemon.StartAsync(kind, Ct);
-        await daemon.RequireCommandsAsync(Ct, "block-commit", "job-complete");
+        await using var daemon = await Daemon.StartRequiringAsync(kind, Ct, "block-commit", "job-complete");
         var chain = await ImageChain.CreateAsync(daemon, Ct);
         await chain.ExportAsync("top", Ct);
 
@@ -50,9 +46,7 @@ public sealed class CommitStreamTests
         Assert.Contains("100 %", result.Stderr, StringComparison.Ordinal);
         Assert.Equal("base", await chain.ExportedNodeAsync(Ct));
 
-        await daemon.QuitAsync(Ct);
-        Assert.Equal([chain.Base], await ImageChain.BackingChainAsync(chain.Base, Ct));
-        await ImageChain.VerifyAsync(chain.Base, ImageChain.FullView, Ct);
+        await chain.QuitAndVerifyAsync(chain.Base, [chain.Base], Ct);
     }
 
     [Theory]
@@ -60,8 +54,7 @@ public sealed class CommitStreamTests
     [InlineData(DaemonKind.Blockd)]
     public async Task Active_commit_without_pivot_stops_at_ready_and_wait_pivots_later(DaemonKind kind)
     {
-        await using var daemon = await Daemon.StartAsync(kind, Ct);
-        await daemon.RequireCommandsAsync(Ct, "block-commit", "job-complete");
+        await using var daemon = await Daemon.StartRequiringAsync(kind, Ct, "block-commit", "job-complete");
         var chain = await ImageChain.CreateAsync(daemon, Ct);
         await chain.ExportAsync("top", Ct);
 
@@ -84,8 +77,7 @@ public sealed class CommitStreamTests
     [InlineData(DaemonKind.Blockd)]
     public async Task Full_stream_leaves_top_standalone(DaemonKind kind)
     {
-        await using var daemon = await Daemon.StartAsync(kind, Ct);
-        await daemon.RequireCommandsAsync(Ct, "block-stream");
+        await using var daemon = await Daemon.StartRequiringAsync(kind, Ct, "block-stream");
         var chain = await ImageChain.CreateAsync(daemon, Ct);
 
         var result = await Blockctl.RunAsync(daemon.Socket, "stream", "top", "--wait", "--verbose");
@@ -93,9 +85,7 @@ public sealed class CommitStreamTests
         Assert.Equal("Pull complete\n", result.Stdout);
         Assert.Contains("Block Pull: [", result.Stderr, StringComparison.Ordinal);
 
-        await daemon.QuitAsync(Ct);
-        Assert.Equal([chain.Top], await ImageChain.BackingChainAsync(chain.Top, Ct));
-        await ImageChain.VerifyAsync(chain.Top, ImageChain.FullView, Ct);
+        await chain.QuitAndVerifyAsync(chain.Top, [chain.Top], Ct);
     }
 
     [Theory]
@@ -103,16 +93,13 @@ public sealed class CommitStreamTests
     [InlineData(DaemonKind.Blockd)]
     public async Task Stream_down_to_a_base_keeps_the_base(DaemonKind kind)
     {
-        await using var daemon = await Daemon.StartAsync(kind, Ct);
-        await daemon.RequireCommandsAsync(Ct, "block-stream");
+        await using var daemon = await Daemon.StartRequiringAsync(kind, Ct, "block-stream");
         var chain = await ImageChain.CreateAsync(daemon, Ct);
 
         var result = await Blockctl.RunAsync(daemon.Socket, "stream", "top", "--base", "base", "--wait");
         Assert.True(result.ExitCode == 0, result.ToString());
 
-        await daemon.QuitAsync(Ct);
-        Assert.Equal([chain.Top, chain.Base], await ImageChain.BackingChainAsync(chain.Top, Ct));
-        await ImageChain.VerifyAsync(chain.Top, ImageChain.FullView, Ct);
+        await chain.QuitAndVerifyAsync(chain.Top, [chain.Top, chain.Base], Ct);
     }
 
     [Theory]
@@ -120,8 +107,7 @@ public sealed class CommitStreamTests
     [InlineData(DaemonKind.Blockd)]
     public async Task A_refused_job_exits_one_with_the_daemons_error(DaemonKind kind)
     {
-        await using var daemon = await Daemon.StartAsync(kind, Ct);
-        await daemon.RequireCommandsAsync(Ct, "block-commit");
+        await using var daemon = await Daemon.StartRequiringAsync(kind, Ct, "block-commit");
         await ImageChain.CreateAsync(daemon, Ct);
 
         var result = await Blockctl.RunAsync(daemon.Socket, "commit", "top", "--top", "mid", "--base", "nope", "--wait");

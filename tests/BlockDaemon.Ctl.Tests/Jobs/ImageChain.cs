@@ -101,6 +101,18 @@ internal sealed class ImageChain
         return JsonNode.Parse(info.Stdout)!.AsArray().Select(i => (string)i!["filename"]!).ToArray();
     }
 
+    /// <summary>
+    /// Quits the daemon, then fails unless <paramref name="image"/>'s backing chain is
+    /// <paramref name="expectedChain"/> (top first) and it still reads <see cref="FullView"/>:
+    /// what every job that keeps the guest's view must leave behind.
+    /// </summary>
+    public async Task QuitAndVerifyAsync(string image, string[] expectedChain, CancellationToken ct)
+    {
+        await Daemon.QuitAsync(ct);
+        Assert.Equal(expectedChain, await BackingChainAsync(image, ct));
+        await VerifyAsync(image, FullView, ct);
+    }
+
     /// <summary>Fails unless every read of <paramref name="reads"/> on <paramref name="image"/> (through its backing chain) sees its pattern.</summary>
     public static async Task VerifyAsync(string image, IEnumerable<string> reads, CancellationToken ct)
     {

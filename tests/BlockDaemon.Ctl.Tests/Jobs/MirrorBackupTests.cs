@@ -13,8 +13,7 @@ public sealed class MirrorBackupTests
     [InlineData(DaemonKind.Blockd)]
     public async Task Mirror_with_pivot_moves_the_export_to_a_standalone_copy(DaemonKind kind)
     {
-        await using var daemon = await Daemon.StartAsync(kind, Ct);
-        await daemon.RequireCommandsAsync(Ct, "blockdev-mirror", "job-complete");
+        await using var daemon = await Daemon.StartRequiringAsync(kind, Ct, "blockdev-mirror", "job-complete");
         var chain = await ImageChain.CreateAsync(daemon, Ct);
         string target = daemon.Dir["target.qcow2"];
         await ExternalTools.RunAsync(ExternalTools.QemuImg, ["create", "-q", "-f", "qcow2", target, "64M"], Ct);
@@ -27,9 +26,7 @@ public sealed class MirrorBackupTests
         Assert.Contains("Block Copy: [", result.Stderr, StringComparison.Ordinal);
         Assert.Equal("tgt", await chain.ExportedNodeAsync(Ct));
 
-        await daemon.QuitAsync(Ct);
-        Assert.Equal([target], await ImageChain.BackingChainAsync(target, Ct));
-        await ImageChain.VerifyAsync(target, ImageChain.FullView, Ct);
+        await chain.QuitAndVerifyAsync(target, [target], Ct);
     }
 
     [Theory]
@@ -37,8 +34,7 @@ public sealed class MirrorBackupTests
     [InlineData(DaemonKind.Blockd)]
     public async Task Shallow_drive_mirror_to_a_new_file_finishes_without_pivot(DaemonKind kind)
     {
-        await using var daemon = await Daemon.StartAsync(kind, Ct);
-        await daemon.RequireCommandsAsync(Ct, "drive-mirror", "block-job-cancel");
+        await using var daemon = await Daemon.StartRequiringAsync(kind, Ct, "drive-mirror", "block-job-cancel");
         var chain = await ImageChain.CreateAsync(daemon, Ct);
         await chain.ExportAsync("top", Ct);
         string copy = daemon.Dir["copy.qcow2"];
@@ -49,9 +45,7 @@ public sealed class MirrorBackupTests
         Assert.Equal("Successfully copied\n", result.Stdout);
         Assert.Equal("top", await chain.ExportedNodeAsync(Ct));
 
-        await daemon.QuitAsync(Ct);
-        Assert.Equal([copy, chain.Mid, chain.Base], await ImageChain.BackingChainAsync(copy, Ct));
-        await ImageChain.VerifyAsync(copy, ImageChain.FullView, Ct);
+        await chain.QuitAndVerifyAsync(copy, [copy, chain.Mid, chain.Base], Ct);
     }
 
     [Theory]
@@ -59,8 +53,7 @@ public sealed class MirrorBackupTests
     [InlineData(DaemonKind.Blockd)]
     public async Task Full_then_incremental_backup_with_a_dirty_bitmap(DaemonKind kind)
     {
-        await using var daemon = await Daemon.StartAsync(kind, Ct);
-        await daemon.RequireCommandsAsync(Ct, "blockdev-backup", "block-dirty-bitmap-add");
+        await using var daemon = await Daemon.StartRequiringAsync(kind, Ct, "blockdev-backup", "block-dirty-bitmap-add");
         ExternalTools.Require("qemu-io");
         var chain = await ImageChain.CreateAsync(daemon, Ct);
         string nbd = await chain.ExportAsync("top", Ct);

@@ -22,8 +22,7 @@ public sealed class WaitingTests
     [InlineData(DaemonKind.Blockd)]
     public async Task Timeout_leaves_the_job_running_and_says_so(DaemonKind kind)
     {
-        await using var daemon = await Daemon.StartAsync(kind, Ct);
-        await daemon.RequireCommandsAsync(Ct, "block-stream");
+        await using var daemon = await Daemon.StartRequiringAsync(kind, Ct, "block-stream");
         await ImageChain.CreateAsync(daemon, Ct);
 
         var result = await Blockctl.RunAsync(daemon.Socket, [.. SlowStream, "--timeout", "0.5"]);
@@ -40,8 +39,7 @@ public sealed class WaitingTests
     [InlineData(DaemonKind.Blockd, true)]
     public async Task Interrupt_leaves_the_job_running_unless_asked_to_abort(DaemonKind kind, bool abort)
     {
-        await using var daemon = await Daemon.StartAsync(kind, Ct);
-        await daemon.RequireCommandsAsync(Ct, "block-stream");
+        await using var daemon = await Daemon.StartRequiringAsync(kind, Ct, "block-stream");
         await ImageChain.CreateAsync(daemon, Ct);
 
         using var interrupt = new CancellationTokenSource();

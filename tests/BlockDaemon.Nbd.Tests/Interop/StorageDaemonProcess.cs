@@ -14,23 +14,7 @@ internal sealed class StorageDaemonProcess : IDisposable
 
     private StorageDaemonProcess(Process process) => _process = process;
 
-    public static string BlockdPath()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "BlockDaemon.sln")))
-            {
-                string path = Path.Combine(dir.FullName, "src", "BlockDaemon", "bin", "Debug", "net10.0", "blockd");
-                if (!File.Exists(path))
-                {
-                    Assert.Skip($"blockd is not built ({path})");
-                }
-                return path;
-            }
-        }
-        Assert.Skip("BlockDaemon.sln not found above " + AppContext.BaseDirectory);
-        return "";
-    }
+    public static string BlockdPath() => DaemonLauncher.BuiltBlockdPath();
 
     /// <summary>Starts <paramref name="daemon"/> ("qsd" or "blockd") and waits until <paramref name="socketPath"/> accepts connections.</summary>
     public static async Task<StorageDaemonProcess> StartAsync(string daemon, string socketPath, params string[] args)
@@ -45,12 +29,7 @@ internal sealed class StorageDaemonProcess : IDisposable
         {
             binary = BlockdPath();
         }
-        var info = new ProcessStartInfo(binary) { UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (string arg in args)
-        {
-            info.ArgumentList.Add(arg);
-        }
-        var daemonProcess = new StorageDaemonProcess(SpawnGate.Start(info));
+        var daemonProcess = new StorageDaemonProcess(DaemonLauncher.Start(binary, args));
         for (int i = 0; i < 400; i++)
         {
             if (daemonProcess._process.HasExited)

@@ -20,38 +20,11 @@ internal sealed class BlockdProcess : IDisposable
     public string Socket { get; }
 
     /// <summary>src/BlockDaemon/bin/Debug/net10.0/blockd above the test binary; skips the test when not built.</summary>
-    public static string BinaryPath()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "BlockDaemon.sln")))
-            {
-                string path = Path.Combine(dir.FullName, "src", "BlockDaemon", "bin", "Debug", "net10.0", "blockd");
-                if (!File.Exists(path))
-                {
-                    Assert.Skip($"blockd is not built ({path}); run ./build.sh first");
-                }
-                return path;
-            }
-        }
-        Assert.Skip("BlockDaemon.sln not found above " + AppContext.BaseDirectory);
-        return "";
-    }
+    public static string BinaryPath() => DaemonLauncher.BuiltBlockdPath();
 
     public static BlockdProcess Start(string socket)
     {
-        var info = new ProcessStartInfo(BinaryPath())
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = true,
-            UseShellExecute = false,
-        };
-        foreach (string arg in new[] { "--chardev", $"socket,id=m,path={socket},server=on,wait=off", "--monitor", "chardev=m" })
-        {
-            info.ArgumentList.Add(arg);
-        }
-        var process = SpawnGate.Start(info);
+        var process = DaemonLauncher.Start(BinaryPath(), new[] { "--chardev", $"socket,id=m,path={socket},server=on,wait=off", "--monitor", "chardev=m" });
         // Drain its output so a chatty daemon never blocks on a full pipe.
         _ = process.StandardOutput.ReadToEndAsync();
         _ = process.StandardError.ReadToEndAsync();
