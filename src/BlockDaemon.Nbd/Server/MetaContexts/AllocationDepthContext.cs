@@ -23,20 +23,6 @@ public sealed class AllocationDepthContext : INbdMetaContext
     /// <summary>qemu's NBD_META_ID_ALLOCATION_DEPTH.</summary>
     public uint Id => 1;
 
-    public async ValueTask<NbdExtent[]> CollectAsync(BlockChild child, long offset, uint length, int max)
-    {
-        var extents = new NbdExtentBuilder(max);
-        long end = offset + length;
-        long at = offset;
-        while (at < end)
-        {
-            var status = await ChainStatus.GetAsync(child, at, end - at).ConfigureAwait(false);
-            if (!extents.Add((uint)status.Length, status.Depth))
-            {
-                break;
-            }
-            at += status.Length;
-        }
-        return extents.ToArray();
-    }
+    public ValueTask<NbdExtent[]> CollectAsync(BlockChild child, long offset, uint length, int max) =>
+        ChainStatus.CollectAsync(child, offset, length, max, status => status.Depth);
 }

@@ -25,23 +25,8 @@ public sealed class BaseAllocationContext : INbdMetaContext
     /// <summary>qemu's NBD_META_ID_BASE_ALLOCATION.</summary>
     public uint Id => 0;
 
-    public async ValueTask<NbdExtent[]> CollectAsync(BlockChild child, long offset, uint length, int max)
-    {
-        var extents = new NbdExtentBuilder(max);
-        long end = offset + length;
-        long at = offset;
-        while (at < end)
-        {
-            var status = await ChainStatus.GetAsync(child, at, end - at).ConfigureAwait(false);
-            uint part = (uint)status.Length;
-            var flags = ((status.Flags & BlockStatusFlags.Data) == 0 ? NbdAllocationFlags.Hole : NbdAllocationFlags.None)
-                | ((status.Flags & BlockStatusFlags.Zero) != 0 ? NbdAllocationFlags.Zero : NbdAllocationFlags.None);
-            if (!extents.Add(part, (uint)flags))
-            {
-                break;
-            }
-            at += part;
-        }
-        return extents.ToArray();
-    }
+    public ValueTask<NbdExtent[]> CollectAsync(BlockChild child, long offset, uint length, int max) =>
+        ChainStatus.CollectAsync(child, offset, length, max, static status => (uint)(
+            ((status.Flags & BlockStatusFlags.Data) == 0 ? NbdAllocationFlags.Hole : NbdAllocationFlags.None)
+            | ((status.Flags & BlockStatusFlags.Zero) != 0 ? NbdAllocationFlags.Zero : NbdAllocationFlags.None)));
 }

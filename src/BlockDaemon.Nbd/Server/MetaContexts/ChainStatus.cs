@@ -1,5 +1,6 @@
 using BlockDaemon.Core.Graph;
 using BlockDaemon.Core.Io;
+using BlockDaemon.Nbd.Protocol;
 
 namespace BlockDaemon.Nbd.Server.MetaContexts;
 
@@ -10,6 +11,26 @@ namespace BlockDaemon.Nbd.Server.MetaContexts;
 /// </summary>
 internal readonly record struct ChainStatus(long Length, BlockStatusFlags Flags, uint Depth)
 {
+    /// <summary>
+    /// The extents of [offset, offset+length) as the chain answers, each given the value a
+    /// context reports for it, until the range or <paramref name="max"/> extents are used up.
+    /// </summary>
+    public static async ValueTask<NbdExtent[]> CollectAsync(BlockChild top, long offset, uint length, int max, Func<ChainStatus, uint> valueOf)
+    {
+        var extents = new NbdExtentBuilder(max);
+        long end = offset + length;
+        for (long at = offset; at < end;)
+        {
+            var status = await GetAsync(top, at, end - at).ConfigureAwait(false);
+            if (!extents.Add((uint)status.Length, valueOf(status)))
+            {
+                break;
+            }
+            at += status.Length;
+        }
+        return extents.ToArray();
+    }
+
     /// <summary>The status of a non-empty prefix of [offset, offset+length).</summary>
     public static async ValueTask<ChainStatus> GetAsync(BlockChild top, long offset, long length)
     {
