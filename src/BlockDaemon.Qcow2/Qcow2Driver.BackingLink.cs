@@ -10,8 +10,6 @@ namespace BlockDaemon.Qcow2;
 // the header (QEMU's qcow2_change_backing_file).
 public sealed partial class Qcow2Driver : IBackingLink
 {
-    BlockChild? IBackingLink.Backing => _backing;
-
     void IBackingLink.ReplaceBacking(BlockChild? backing) => _backing = backing;
 
     async ValueTask IBackingLink.WriteBackingFileAsync(string? fileName, string? format, CancellationToken ct)
