@@ -18,6 +18,8 @@ public sealed class NbdConnection
 {
     // Replaced by the TLS stream after STARTTLS; disposing it closes the socket too.
     private Stream _stream;
+    // The raw socket under _stream, only to see whether the client has sent more (or hung up).
+    private readonly System.Net.Sockets.Socket? _socket;
     private readonly NbdExportTable _exports;
     private readonly NbdServerOptions _options;
     private readonly ILogger _logger;
@@ -25,9 +27,10 @@ public sealed class NbdConnection
     private readonly NbdFrameReader _reader;
     private readonly NbdReplyWriter _writer;
 
-    internal NbdConnection(Stream stream, NbdExportTable exports, NbdServerOptions options, ILogger logger, CancellationToken serverStop)
+    internal NbdConnection(Stream stream, NbdExportTable exports, NbdServerOptions options, ILogger logger, CancellationToken serverStop, System.Net.Sockets.Socket? socket = null)
     {
         _stream = stream;
+        _socket = socket;
         _exports = exports;
         _options = options;
         _logger = logger;
@@ -85,6 +88,26 @@ public sealed class NbdConnection
             await _stream.DisposeAsync().ConfigureAwait(false);
             _writer.Dispose();
             _cts.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// True when the client has input this side has not read yet, or has hung up: a client that
+    /// sent NBD_CMD_DISC and exited is in this state until the read loop catches up. An idle
+    /// client that is still connected is not.
+    /// </summary>
+    public bool HasUnreadInputOrHungUp
+    {
+        get
+        {
+            try
+            {
+                return _socket is null || _socket.Poll(0, System.Net.Sockets.SelectMode.SelectRead);
+            }
+            catch (Exception e) when (e is ObjectDisposedException or System.Net.Sockets.SocketException)
+            {
+                return true;
+            }
         }
     }
 

@@ -44,6 +44,30 @@ public sealed class NbdServer : IAsyncDisposable
     public int ClientsOf(NbdExport export) => _connections.Keys.Count(c => c.Export == export);
 
     /// <summary>
+    /// Clients of <paramref name="export"/> that stay connected: clients that have already hung up
+    /// or sent more than the read loop has taken (typically a DISC followed by exit) are given up
+    /// to <paramref name="settleLimit"/> to finish leaving, so that a "still in use" answer right
+    /// after a client exits reflects a client that is really there, not one this side has not
+    /// noticed leaving yet.
+    /// </summary>
+    public async Task<int> ClientsStayingAsync(NbdExport export, TimeSpan settleLimit)
+    {
+        var leaving = _connections.Where(c => c.Key.Export == export && c.Key.HasUnreadInputOrHungUp).Select(c => c.Value).ToList();
+        if (leaving.Count > 0)
+        {
+            try
+            {
+                await Task.WhenAll(leaving).WaitAsync(settleLimit).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                // A client still sending requests; it counts as staying.
+            }
+        }
+        return ClientsOf(export);
+    }
+
+    /// <summary>
     /// Drops every client of <paramref name="export"/> (which must already be out of
     /// <see cref="Exports"/>, so no new client can open it) and completes once they are gone.
     /// </summary>
@@ -151,7 +175,7 @@ public sealed class NbdServer : IAsyncDisposable
             {
                 client.NoDelay = true;
             }
-            var connection = new NbdConnection(new NetworkStream(client, ownsSocket: true), Exports, _options, _logger, _stop.Token);
+            var connection = new NbdConnection(new NetworkStream(client, ownsSocket: true), Exports, _options, _logger, _stop.Token, client);
             var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             _connections[connection] = gate.Task;
             _ = RunConnectionAsync(connection, gate);

@@ -79,9 +79,14 @@ public static class BlockExportCommands
         {
             throw QmpException.Generic($"Export '{id}' is already shutting down");
         }
-        if (!hard && context.Exports.ClientsOf(export) > 0)
+        if (!hard && await context.Exports.ClientsStayingAsync(export).ConfigureAwait(false) > 0)
         {
             throw QmpException.Generic($"export '{id}' still in use");
+        }
+        if (export.ShuttingDown)
+        {
+            // Another monitor removed it while this one let departing clients go.
+            throw QmpException.Generic($"Export '{id}' is already shutting down");
         }
         await context.Exports.RemoveAsync(export, waitForClients: false, context.ReplySent()).ConfigureAwait(false);
         return null;

@@ -122,6 +122,10 @@ public sealed class BlockExportRegistry(BlockGraph graph, EventBus events, Contr
     /// <summary>Number of clients that have <paramref name="export"/> open.</summary>
     public int ClientsOf(BlockExport export) => Server?.ClientsOf(export.Nbd) ?? 0;
 
+    /// <summary>Clients of <paramref name="export"/> once those already leaving have gone (bounded wait).</summary>
+    public Task<int> ClientsStayingAsync(BlockExport export) =>
+        Server?.ClientsStayingAsync(export.Nbd, TimeSpan.FromSeconds(2)) ?? Task.FromResult(0);
+
     private async Task FinishLaterAsync(BlockExport export, Task clientsGone, Task replySent)
     {
         await Task.WhenAll(clientsGone, replySent).ConfigureAwait(false);

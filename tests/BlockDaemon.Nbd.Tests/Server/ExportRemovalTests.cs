@@ -1,3 +1,5 @@
+using BlockDaemon.Nbd.Protocol;
+
 namespace BlockDaemon.Nbd.Tests.Server;
 
 /// <summary>What block-export-del and max-connections rely on: per-export client counts, dropping one export's clients, the connection limit.</summary>
@@ -39,5 +41,28 @@ public class ExportRemovalTests
         await using var c2 = await second.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
         await first.DisposeAsync();
         Assert.Equal(1, h.Server.ConnectionCount);
+    }
+
+    [Fact]
+    public async Task A_client_that_disconnected_does_not_count_as_staying_even_before_the_server_noticed()
+    {
+        await using var h = ServerHarness.Start();
+        var disk = await h.ExportMemoryAsync("disk", 1 << 20);
+        var idle = await RawNbdClient.OpenAsync(h.SocketPath, "disk");
+        var leaving = await RawNbdClient.OpenAsync(h.SocketPath, "disk");
+        Assert.Equal(2, h.Server.ClientsOf(disk));
+
+        await leaving.SendRequestAsync(NbdCommand.Disconnect, 1, 0, 0);
+        leaving.Close();
+        Assert.Equal(1, await h.Server.ClientsStayingAsync(disk, TimeSpan.FromSeconds(10)));
+
+        // An idle client is not waited for: the answer comes long before the settle limit.
+        var answer = h.Server.ClientsStayingAsync(disk, TimeSpan.FromMinutes(5));
+        Assert.Equal(1, await answer.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken));
+
+        idle.Close();
+        Assert.Equal(0, await h.Server.ClientsStayingAsync(disk, TimeSpan.FromSeconds(10)));
+        await idle.DisposeAsync();
+        await leaving.DisposeAsync();
     }
 }
