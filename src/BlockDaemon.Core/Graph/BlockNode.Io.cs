@@ -186,9 +186,9 @@ public sealed partial class BlockNode
             return;
         }
         // As qsd: a discard the node would pass on marks its whole range, even edges it keeps.
-        MarkDirtyBitmaps(offset, length);
         if (end <= start)
         {
+            MarkDirtyBitmaps(offset, length);
             return;
         }
         var request = await Requests.BeginAsync(start, end - start, serialising: false, ct).ConfigureAwait(false);
@@ -198,6 +198,9 @@ public sealed partial class BlockNode
             return;
         }
         using var tracked = request;
+        // Marked once admitted, like writes: a discard held by a drain (a checkpoint transaction)
+        // takes effect after that point, so it belongs to the bitmaps that record after it.
+        MarkDirtyBitmaps(offset, length);
         try
         {
             await Driver.DiscardAsync(start, end - start, ct).ConfigureAwait(false);
