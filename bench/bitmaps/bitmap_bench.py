@@ -202,6 +202,11 @@ def run_dense_ops(binary, workdir, repeats):
                         "-s", "512", "-S", str(4 << 20), daemon.uri], check=True, timeout=1200,
                        stdout=subprocess.DEVNULL)
         q.execute("block-dirty-bitmap-disable", node="disk", name="scattered")
+        counts = {b["name"]: b["count"] for node in q.execute("query-named-block-nodes", flat=True)
+                  if node["node-name"] == "disk" for b in node.get("dirty-bitmaps", [])}
+        # A daemon that did not record what the workload assumes is reported, not timed.
+        if counts.get("full") != 1 << 40 or counts.get("scattered") != (1 << 18) * GRANULARITY:
+            raise RuntimeError(f"{binary}: unexpected bitmap counts {counts}")
         q.execute("block-dirty-bitmap-add", node="disk", name="target", granularity=GRANULARITY, disabled=True)
         rows = {}
 
