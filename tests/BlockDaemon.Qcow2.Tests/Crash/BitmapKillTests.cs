@@ -152,8 +152,12 @@ public sealed class BitmapKillTests : IDisposable
 
                 // No flush: what counts is what the writer was told had been written.
                 var writer = StartWriter(nbd, RandomWrites(random, 600, null, round + 50).Select(c => c.Replace("write -q ", "write ", StringComparison.Ordinal)).ToList());
-                var output = writer.StandardOutput.ReadToEndAsync(Ct);
-                await Task.Delay(random.Next(20, 300), Ct);
+                var firstWrite = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                var output = ReadLinesAsync(writer, firstWrite);
+                // The kill lands mid-stream: after the first acknowledged write however slow the
+                // writer starts (a loaded machine), then somewhere among the rest.
+                await firstWrite.Task.WaitAsync(TimeSpan.FromSeconds(30), Ct);
+                await Task.Delay(random.Next(0, 150), Ct);
                 await daemon.KillHardAsync(Ct);
                 writerOutput = await output;
                 await StopAsync(writer);
@@ -180,6 +184,22 @@ public sealed class BitmapKillTests : IDisposable
             }
         }
         Assert.True(checkedWrites > 0, "no write was acknowledged before any kill: nothing was checked");
+    }
+
+    private static async Task<string> ReadLinesAsync(Process writer, TaskCompletionSource firstWrite)
+    {
+        var all = new System.Text.StringBuilder();
+        while (await writer.StandardOutput.ReadLineAsync(Ct) is { } line)
+        {
+            all.Append(line).Append('\n');
+            if (line.StartsWith("wrote ", StringComparison.Ordinal))
+            {
+                firstWrite.TrySetResult();
+            }
+        }
+        // A writer that wrote nothing (it failed to connect) must not hang the test.
+        firstWrite.TrySetResult();
+        return all.ToString();
     }
 
     // qemu-io prints "wrote LEN/LEN bytes at offset OFF" for each write once it completed.
