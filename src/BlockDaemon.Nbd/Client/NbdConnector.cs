@@ -74,7 +74,17 @@ public static class NbdConnector
             Stream stream = new NetworkStream(socket, ownsSocket: false);
             try
             {
-                var (info, negotiated) = await NbdClientHandshake.RunAsync(stream, options.ExportName, options.Tls, options.TlsHostname, ct).ConfigureAwait(false);
+                var (info, negotiated) = await NbdClientHandshake.RunAsync(stream, options.ExportName, options.Tls, options.TlsHostname, ct, options.XDirtyBitmap).ConfigureAwait(false);
+                if (options.XDirtyBitmap is { } context && info.AllocationContextId is null)
+                {
+                    // qemu's check after every negotiation (nbd_handle_updated_info), reconnects included.
+                    await negotiated.DisposeAsync().ConfigureAwait(false);
+                    if (!ReferenceEquals(negotiated, stream))
+                    {
+                        await stream.DisposeAsync().ConfigureAwait(false);
+                    }
+                    throw BlockException.Invalid($"requested x-dirty-bitmap {context} not found");
+                }
                 return new NbdClientConnection(socket, negotiated, info);
             }
             catch (Exception e) when (e is IOException or SocketException or Protocol.NbdProtocolException)
