@@ -46,6 +46,7 @@ NARROWED_ENUMS = {
     "SocketAddressType": "blockd listens on Unix and TCP sockets only (no vsock, no passed fds)",
     "BlockExportType": "blockd exports through NBD only",
     "TransactionActionKind": "lists only the transaction actions blockd implements",
+    "ObjectType": "lists only the object types blockd has (secrets, TLS credentials, authz-simple, iothread)",
 }
 OMITTED_VARIANTS = {
     "ImageInfoSpecific": "blockd implements qcow2 only and never emits the "
