@@ -23,7 +23,7 @@ public static class ObjectFactory
         UserObject created = type switch
         {
             "secret" => new SecretObject(id, SecretLoader.Load(arguments, objects)),
-            "tls-creds-x509" => new TlsX509Object(id, TlsCredentialsObject.Create(id, Properties(arguments), fromKeyval: false)),
+            "tls-creds-x509" => new TlsX509Object(id, TlsCredentialsObject.Create(id, Properties(arguments), fromKeyval: false, secret => SecretLoader.Lookup(secret, objects))),
             "tls-creds-psk" => LoadPsk(id, arguments),
             "authz-simple" => new AuthzSimpleObject(id, arguments["identity"]!.GetValue<string>()),
             "iothread" => new IothreadObject(id),
