@@ -102,9 +102,7 @@ internal sealed class OptionExecutor(QmpServer server, TextWriter stdout)
                 await AddObjectAsync(obj).ConfigureAwait(false);
                 break;
             case ObjectHelpOption help:
-                stdout.WriteLine(help.QomType is "iothread"
-                    ? "iothread options:\n  poll-grow=<int>\n  poll-max-ns=<int>\n  poll-shrink=<int>\n  aio-max-batch=<int>"
-                    : "List of user creatable objects:\n  iothread");
+                stdout.WriteLine(ObjectHelp.For(help.QomType));
                 ExitCode = 0;
                 break;
             case PrintHelpOption print:
