@@ -40,8 +40,9 @@ public static class NbdServerCommands
             {
                 throw QmpException.Generic("Expected TLS credentials for a server endpoint");
             }
-            // As qemu, the authorization object is looked up per client, so it may come later.
-            if (arguments["tls-authz"]?.GetValue<string>() is { } authz)
+            // As qemu, the authorization object is looked up per client, so it may come later;
+            // without verify-peer qemu checks no certificate, and so no authorization either.
+            if (arguments["tls-authz"]?.GetValue<string>() is { } authz && tls.VerifyPeer)
             {
                 authorize = Objects.TlsAuthorization.For(authz, context.Exports.Objects);
             }
