@@ -126,5 +126,13 @@ for workload in "${workloads[@]}"; do
 done
 
 if [ -n "$json" ]; then
-    (IFS=,; echo "{\"size-mib\": $size_mib, \"runs\": $runs, \"rate\": $rate, \"rows\": [${json_rows[*]}]}") > "$json"
+    # The medians, plus every sample as mirror_bench.py printed it.
+    raw=()
+    for workload in "${workloads[@]}"; do
+        for daemon in "${daemons[@]}"; do
+            lines=$(printf '%s' "${samples[$workload,$daemon]}" | grep -v '^$' | paste -sd, -)
+            raw+=("{\"workload\": \"$workload\", \"daemon\": \"$daemon\", \"samples\": [$lines]}")
+        done
+    done
+    (IFS=,; echo "{\"size-mib\": $size_mib, \"runs\": $runs, \"rate\": $rate, \"rows\": [${json_rows[*]}], \"samples\": [${raw[*]}]}") > "$json"
 fi
