@@ -7,9 +7,19 @@ public sealed partial class Job
     /// job_transition_to_ready: the job's work has caught up and job-complete may end it. Runs on
     /// the control loop; the driver's hook sends BLOCK_JOB_READY after the status change.
     /// </summary>
-    public void TransitionToReady()
+    /// <remarks>
+    /// <paramref name="goingIdle"/>: the job sleeps right after (nothing left to copy). qsd's job
+    /// reaches that sleep before its main loop reads another command, so a query-block-jobs
+    /// right after BLOCK_JOB_READY sees busy=false; here the job's thread gets there a little
+    /// later, so the flag drops now, in the same loop item as the event.
+    /// </remarks>
+    public void TransitionToReady(bool goingIdle = false)
     {
         Transition(JobStatus.Ready);
+        if (goingIdle)
+        {
+            Busy = false;
+        }
         Driver.OnReady(this);
     }
 

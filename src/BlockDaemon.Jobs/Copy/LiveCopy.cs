@@ -99,7 +99,7 @@ public sealed class LiveCopy
             {
                 await job.OnControlLoopAsync(() =>
                 {
-                    job.TransitionToReady();
+                    job.TransitionToReady(goingIdle: _dirty.DirtyBytes == 0 && !_completeRequested && !_softCancelled && job.PauseCount == 0);
                     return Task.FromResult(true);
                 }).ConfigureAwait(false);
                 ready = true;
