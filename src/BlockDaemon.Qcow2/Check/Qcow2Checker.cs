@@ -13,7 +13,7 @@ namespace BlockDaemon.Qcow2.Check;
 /// at the end of the file and switches the header to it in one write, so a crash during repair
 /// leaves the old (consistent or merely leaky) structure in place.
 /// </summary>
-public static class Qcow2Checker
+public static partial class Qcow2Checker
 {
     /// <summary>Above this many clusters the file is not checked (the counts would not fit in memory).</summary>
     private const long MaxClusters = 1L << 28;
@@ -107,10 +107,10 @@ public static class Qcow2Checker
         state.NewTableClusters = (uint)tableClusters;
     }
 
-    private sealed class CheckState(BlockChild file, Qcow2Header header)
+    private sealed partial class CheckState(BlockChild file, Qcow2Header header)
     {
         private readonly List<string> _messages = [];
-        private readonly List<(long Offset, ulong Entry, bool IsL1)> _copiedChecks = [];
+        private readonly List<(long Offset, ulong Entry, bool IsL1, long L1Index)> _copiedChecks = [];
         private long _corruptions;
         // qemu-img check's fragmentation info (BlockFragInfo), over the active L2 tables only.
         private long _guestAllocated, _fragmented, _compressed;
@@ -175,7 +175,7 @@ public static class Qcow2Checker
                 }
                 if (active)
                 {
-                    _copiedChecks.Add((checked((long)l1Offset + i * 8), l1[i], true));
+                    _copiedChecks.Add((checked((long)l1Offset + i * 8), l1[i], true, i));
                 }
                 await file.ReadAsync((long)l2Offset, l2, ct).ConfigureAwait(false);
                 ulong nextContiguous = 0;
@@ -209,7 +209,7 @@ public static class Qcow2Checker
                     }
                     if (Reference((long)hostOffset, ClusterSize, "data cluster") && active)
                     {
-                        _copiedChecks.Add(((long)l2Offset + j * entryBytes, entry, false));
+                        _copiedChecks.Add(((long)l2Offset + j * entryBytes, entry, false, i));
                     }
                 }
             }
@@ -344,7 +344,7 @@ public static class Qcow2Checker
             var store = new RefcountStore(file, header.ClusterBits, header.RefcountOrder,
                 await ReadU64TableAsync(header.RefcountTableOffset, (long)header.RefcountTableClusters * ClusterSize / 8, ct).ConfigureAwait(false),
                 header.RefcountTableOffset, Expected.Length, 64);
-            long leaks = 0, corruptions = _corruptions, allocated = 0;
+            long leaks = 0, corruptions = _corruptions, allocated = 0, highest = 0;
             var messages = new List<string>(_messages);
             var stored = new ulong[Expected.Length];
             for (long c = 0; c < Expected.Length; c++)
@@ -354,19 +354,19 @@ public static class Qcow2Checker
                 {
                     allocated++;
                 }
+                if (Expected[c] != 0 || stored[c] != 0)
+                {
+                    highest = c;
+                }
                 if (stored[c] == Expected[c])
                 {
                     continue;
                 }
                 if (stored[c] > Expected[c])
                 {
+                    // As qemu-img counts it: a count above the references wastes space, nothing more.
                     leaks++;
-                    messages.Add(Expected[c] == 0 ? $"Leaked cluster {c} refcount={stored[c]} reference=0" : $"ERROR cluster {c} refcount={stored[c]} reference={Expected[c]}");
-                    if (Expected[c] != 0)
-                    {
-                        leaks--;
-                        corruptions++;
-                    }
+                    messages.Add($"Leaked cluster {c} refcount={stored[c]} reference={Expected[c]}");
                 }
                 else
                 {
@@ -374,14 +374,14 @@ public static class Qcow2Checker
                     messages.Add($"ERROR cluster {c} refcount={stored[c]} reference={Expected[c]}");
                 }
             }
-            foreach (var (offset, entry, isL1) in _copiedChecks)
+            foreach (var check in _copiedChecks)
             {
-                long cluster = (long)((entry & TableEntries.OffsetMask) >> header.ClusterBits);
-                bool copied = (entry & TableEntries.Copied) != 0;
+                long cluster = (long)((check.Entry & TableEntries.OffsetMask) >> header.ClusterBits);
+                bool copied = (check.Entry & TableEntries.Copied) != 0;
                 if (cluster < stored.Length && copied != (stored[cluster] == 1))
                 {
                     corruptions++;
-                    messages.Add($"ERROR OFLAG_COPIED {(isL1 ? "L2 cluster" : "data cluster")}: {(isL1 ? "l1_entry" : "l2_entry")}={entry:x} refcount={stored[cluster]}");
+                    messages.Add(CopiedMessage("ERROR", check, stored[cluster]));
                 }
             }
             return new Qcow2CheckResult
@@ -390,7 +390,7 @@ public static class Qcow2Checker
                 Leaks = leaks,
                 AllocatedClusters = allocated,
                 TotalClusters = (header.Size + ClusterSize - 1) / ClusterSize,
-                ImageEndOffset = (HighestReferenced + 1) * ClusterSize,
+                ImageEndOffset = (highest + 1) * ClusterSize,
                 GuestAllocatedClusters = _guestAllocated,
                 FragmentedClusters = _fragmented,
                 CompressedClusters = _compressed,
@@ -402,7 +402,7 @@ public static class Qcow2Checker
         public async ValueTask FixCopiedFlagsAsync(CancellationToken ct)
         {
             var bytes = new byte[8];
-            foreach (var (offset, entry, _) in _copiedChecks)
+            foreach (var (offset, entry, _, _) in _copiedChecks)
             {
                 long cluster = (long)((entry & TableEntries.OffsetMask) >> header.ClusterBits);
                 bool shouldCopy = cluster < Expected.Length && Expected[cluster] == 1;
