@@ -46,24 +46,6 @@ public static partial class Qcow2Checker
         int cs = header.ClusterSize;
         int bits = header.ClusterBits;
         long entriesPerBlock = ((long)cs * 8) >> header.RefcountOrder;
-        // The new structure goes after everything the metadata references.
-        long start = Math.Max(state.HighestReferenced + 1, (file.Length + cs - 1) / cs);
-        long blocks = 1, tableClusters = 1;
-        while (true)
-        {
-            long end = start + blocks + tableClusters;
-            long needBlocks = (end + entriesPerBlock - 1) / entriesPerBlock;
-            long needTable = Math.Max(1, (needBlocks * 8 + cs - 1) / cs);
-            if (needBlocks == blocks && needTable == tableClusters)
-            {
-                break;
-            }
-            (blocks, tableClusters) = (needBlocks, needTable);
-        }
-        if (tableClusters * cs > Qcow2Limits.MaxRefcountTableBytes)
-        {
-            throw Qcow2Errors.NotSupported("The image is too big to rebuild its refcount structure");
-        }
         // The old refcount table and blocks are replaced: they lose their references.
         var counts = (ulong[])state.Expected.Clone();
         foreach (long c in state.RefcountStructureClusters)
@@ -73,27 +55,31 @@ public static partial class Qcow2Checker
                 counts[c]--;
             }
         }
-        long areaEnd = start + blocks + tableClusters;
-        await file.EnsureLengthAsync(areaEnd << bits, ct).ConfigureAwait(false);
+        var (blocks, tableStart, tableClusters) = PlaceRefcountStructure(state.Expected, entriesPerBlock, cs);
+        if (tableClusters * cs > Qcow2Limits.MaxRefcountTableBytes)
+        {
+            throw Qcow2Errors.NotSupported("The image is too big to rebuild its refcount structure");
+        }
+        var newStructure = new HashSet<long>(blocks.Values);
+        for (long c = 0; c < tableClusters; c++)
+        {
+            newStructure.Add(tableStart + c);
+        }
+        await file.EnsureLengthAsync(Math.Max(file.Length, (newStructure.Max() + 1) << bits), ct).ConfigureAwait(false);
         var table = new byte[tableClusters * cs];
         var block = new byte[cs];
-        for (long b = 0; b < blocks; b++)
+        foreach (var (index, at) in blocks.OrderBy(b => b.Key))
         {
             Array.Clear(block);
             for (long i = 0; i < entriesPerBlock; i++)
             {
-                long c = b * entriesPerBlock + i;
-                ulong value = c < counts.Length ? counts[c] : 0;
-                if (c >= start && c < areaEnd)
-                {
-                    value = 1;
-                }
+                long c = index * entriesPerBlock + i;
+                ulong value = newStructure.Contains(c) ? 1 : c < counts.Length ? counts[c] : 0;
                 Refcounts.Write(block, header.RefcountOrder, i, value);
             }
-            await file.WriteAsync((start + b) << bits, block, WriteFlags.None, ct).ConfigureAwait(false);
-            BinaryPrimitives.WriteUInt64BigEndian(table.AsSpan((int)(b * 8)), (ulong)(start + b) << bits);
+            await file.WriteAsync(at << bits, block, WriteFlags.None, ct).ConfigureAwait(false);
+            BinaryPrimitives.WriteUInt64BigEndian(table.AsSpan((int)(index * 8)), (ulong)at << bits);
         }
-        long tableStart = start + blocks;
         await file.WriteAsync(tableStart << bits, table, WriteFlags.None, ct).ConfigureAwait(false);
         await file.FlushAsync(ct).ConfigureAwait(false);
         var fields = new byte[12];
@@ -105,6 +91,99 @@ public static partial class Qcow2Checker
         await file.FlushAsync(ct).ConfigureAwait(false);
         state.NewTableOffset = (ulong)tableStart << bits;
         state.NewTableClusters = (uint)tableClusters;
+    }
+
+    /// <summary>
+    /// Where the new refcount blocks and table go, as QEMU's rebuild places them: each in the
+    /// first clusters nothing references (the old structure still counts as referenced, so a
+    /// crash before the header switch leaves it intact), a block only for the ranges that hold
+    /// a used cluster, the table contiguous.
+    /// </summary>
+    private static (Dictionary<long, long> Blocks, long TableStart, long TableClusters) PlaceRefcountStructure(ulong[] expected, long entriesPerBlock, int cs)
+    {
+        var taken = new HashSet<long>();
+        long hint = 0;
+        bool Used(long c) => (c < expected.Length && expected[c] != 0) || taken.Contains(c);
+        long Allocate(long count)
+        {
+            for (long c = hint; ; c++)
+            {
+                long k = 0;
+                while (k < count && !Used(c + k))
+                {
+                    k++;
+                }
+                if (k < count)
+                {
+                    c += k;
+                    continue;
+                }
+                for (long i = 0; i < count; i++)
+                {
+                    taken.Add(c + i);
+                }
+                if (c == hint)
+                {
+                    hint = c + count;
+                }
+                return c;
+            }
+        }
+        long HighestUsed()
+        {
+            long high = taken.Count > 0 ? taken.Max() : 0;
+            for (long c = expected.Length - 1; c > high; c--)
+            {
+                if (expected[c] != 0)
+                {
+                    return c;
+                }
+            }
+            return high;
+        }
+        var blocks = new Dictionary<long, long>();
+        long tableStart = -1, tableClusters = 0;
+        while (true)
+        {
+            bool changed = false;
+            long lastIndex = HighestUsed() / entriesPerBlock;
+            for (long index = 0; index <= lastIndex; index++)
+            {
+                if (blocks.ContainsKey(index))
+                {
+                    continue;
+                }
+                long first = index * entriesPerBlock;
+                bool any = false;
+                for (long c = first; c < first + entriesPerBlock && !any; c++)
+                {
+                    any = Used(c);
+                }
+                if (any)
+                {
+                    blocks[index] = Allocate(1);
+                    changed = true;
+                }
+            }
+            long needTable = Math.Max(1, ((blocks.Keys.Max() + 1) * 8 + cs - 1) / cs);
+            if (needTable != tableClusters)
+            {
+                if (tableStart >= 0)
+                {
+                    for (long i = 0; i < tableClusters; i++)
+                    {
+                        taken.Remove(tableStart + i);
+                    }
+                }
+                tableClusters = needTable;
+                tableStart = Allocate(tableClusters);
+                changed = true;
+            }
+            if (!changed)
+            {
+                return (blocks, tableStart, tableClusters);
+            }
+        }
     }
 
     private sealed partial class CheckState(BlockChild file, Qcow2Header header)
