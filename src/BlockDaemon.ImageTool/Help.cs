@@ -8,6 +8,7 @@ public static class Help
         BlockDaemon's offline disk image tool, with qemu-img's syntax and output.
 
         Command syntax:
+          amend [-p] [-q] [-f fmt] [-t cache] [--force] -o options filename
           bitmap (--merge SOURCE | --add | --remove | --clear | --enable | --disable)... [-b source_file [-F source_fmt]] [-g granularity] [-f fmt] filename bitmap
           check [-f fmt] [--output=ofmt] [-r [leaks | all]] [-U] filename
           commit [-q] [-f fmt] [-b base] [-d] [-p] filename

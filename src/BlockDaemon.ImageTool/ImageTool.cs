@@ -40,6 +40,7 @@ public static class ImageTool
                 "measure" => await MeasureCommand.RunAsync(rest, stdout, ct).ConfigureAwait(false),
                 "plan-merge" => await PlanMergeCommand.RunAsync(rest, stdout, ct).ConfigureAwait(false),
                 "bitmap" => await BitmapCommand.RunAsync(rest, stdout, stderr, ct).ConfigureAwait(false),
+                "amend" => await AmendCommand.RunAsync(rest, stdout, stderr, ct).ConfigureAwait(false),
 
                 _ => throw ToolException.UsageError($"Command not found: {command}"),
             };

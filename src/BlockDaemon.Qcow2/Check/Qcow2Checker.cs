@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using BlockDaemon.Core.Errors;
 using BlockDaemon.Core.Graph;
 using BlockDaemon.Core.Io;
 using BlockDaemon.Qcow2.Engine;
@@ -43,9 +44,45 @@ public static partial class Qcow2Checker
 
     private static async ValueTask RebuildAsync(BlockChild file, Qcow2Header header, CheckState state, CancellationToken ct)
     {
+        var (tableStart, tableClusters) = await WriteNewRefcountStructureAsync(file, header, state, header.RefcountOrder, ct).ConfigureAwait(false);
+        int bits = header.ClusterBits;
+        var fields = new byte[12];
+        BinaryPrimitives.WriteUInt64BigEndian(fields, (ulong)tableStart << bits);
+        BinaryPrimitives.WriteUInt32BigEndian(fields.AsSpan(8), (uint)tableClusters);
+        await file.WriteAsync(48, fields, WriteFlags.None, ct).ConfigureAwait(false);
+        await file.FlushAsync(ct).ConfigureAwait(false);
+        await state.FixCopiedFlagsAsync(ct).ConfigureAwait(false);
+        await file.FlushAsync(ct).ConfigureAwait(false);
+        state.NewTableOffset = (ulong)tableStart << bits;
+        state.NewTableClusters = (uint)tableClusters;
+    }
+
+    /// <summary>
+    /// Writes a refcount structure of width 2^<paramref name="refcountOrder"/> bits holding the
+    /// counts of a clean image (for amend -o refcount_bits), into clusters nothing references,
+    /// and makes it durable; the caller switches the header to it. Returns the table's offset
+    /// and size in clusters.
+    /// </summary>
+    internal static async ValueTask<(ulong TableOffset, uint TableClusters)> WriteRefcountStructureAsync(BlockChild file, int refcountOrder, CancellationToken ct)
+    {
+        var first = new byte[(int)Math.Min(file.Length, 2 << 20)];
+        await file.ReadAsync(0, first, ct).ConfigureAwait(false);
+        var header = Qcow2Header.Parse(first);
+        var state = new CheckState(file, header);
+        await state.CountAsync(ct).ConfigureAwait(false);
+        if (state.CountCorruptions > 0)
+        {
+            throw Qcow2Errors.Corrupt(string.Join("; ", state.CountMessages.Take(3)));
+        }
+        var (tableStart, tableClusters) = await WriteNewRefcountStructureAsync(file, header, state, refcountOrder, ct).ConfigureAwait(false);
+        return ((ulong)tableStart << header.ClusterBits, (uint)tableClusters);
+    }
+
+    private static async ValueTask<(long TableStart, long TableClusters)> WriteNewRefcountStructureAsync(BlockChild file, Qcow2Header header, CheckState state, int refcountOrder, CancellationToken ct)
+    {
         int cs = header.ClusterSize;
         int bits = header.ClusterBits;
-        long entriesPerBlock = ((long)cs * 8) >> header.RefcountOrder;
+        long entriesPerBlock = ((long)cs * 8) >> refcountOrder;
         // The old refcount table and blocks are replaced: they lose their references.
         var counts = (ulong[])state.Expected.Clone();
         foreach (long c in state.RefcountStructureClusters)
@@ -54,6 +91,12 @@ public static partial class Qcow2Checker
             {
                 counts[c]--;
             }
+        }
+        ulong max = refcountOrder == 6 ? ulong.MaxValue : (1UL << (1 << refcountOrder)) - 1;
+        if (counts.Any(c => c > max))
+        {
+            throw new BlockException(BlockErrorKind.InvalidArgument, "Cannot decrease refcount entry width to " + (1 << refcountOrder) + " bits: Cluster at offset 0x" +
+                (Array.FindIndex(counts, c => c > max) * (long)cs).ToString("x", System.Globalization.CultureInfo.InvariantCulture) + " has a refcount of " + counts.First(c => c > max)) { Errno = Errno.EInval };
         }
         var (blocks, tableStart, tableClusters) = PlaceRefcountStructure(state.Expected, entriesPerBlock, cs);
         if (tableClusters * cs > Qcow2Limits.MaxRefcountTableBytes)
@@ -75,22 +118,14 @@ public static partial class Qcow2Checker
             {
                 long c = index * entriesPerBlock + i;
                 ulong value = newStructure.Contains(c) ? 1 : c < counts.Length ? counts[c] : 0;
-                Refcounts.Write(block, header.RefcountOrder, i, value);
+                Refcounts.Write(block, refcountOrder, i, value);
             }
             await file.WriteAsync(at << bits, block, WriteFlags.None, ct).ConfigureAwait(false);
             BinaryPrimitives.WriteUInt64BigEndian(table.AsSpan((int)(index * 8)), (ulong)at << bits);
         }
         await file.WriteAsync(tableStart << bits, table, WriteFlags.None, ct).ConfigureAwait(false);
         await file.FlushAsync(ct).ConfigureAwait(false);
-        var fields = new byte[12];
-        BinaryPrimitives.WriteUInt64BigEndian(fields, (ulong)tableStart << bits);
-        BinaryPrimitives.WriteUInt32BigEndian(fields.AsSpan(8), (uint)tableClusters);
-        await file.WriteAsync(48, fields, WriteFlags.None, ct).ConfigureAwait(false);
-        await file.FlushAsync(ct).ConfigureAwait(false);
-        await state.FixCopiedFlagsAsync(ct).ConfigureAwait(false);
-        await file.FlushAsync(ct).ConfigureAwait(false);
-        state.NewTableOffset = (ulong)tableStart << bits;
-        state.NewTableClusters = (uint)tableClusters;
+        return (tableStart, tableClusters);
     }
 
     /// <summary>
