@@ -13,7 +13,7 @@ public static class Help
           check [-f fmt] [--output=ofmt] [-r [leaks | all]] [-U] filename
           commit [-q] [-f fmt] [-b base] [-d] [-p] filename
           compare [-f fmt] [-F fmt] [-p] [-q] [-s] [-U] filename1 filename2
-          convert [-c] [-f fmt] [-n] [-O output_fmt] [-B backing_file [-F backing_fmt]] [-o options] [-m num_coroutines] [-W] [-p] [-q] [-U] filename [filename2 [...]] output_filename
+          convert [--bitmaps [--skip-broken-bitmaps]] [-c] [-f fmt] [-n] [-O output_fmt] [-B backing_file [-F backing_fmt]] [-o options] [-m num_coroutines] [-W] [-p] [-q] [-U] filename [filename2 [...]] output_filename
           create [-q] [-f fmt] [-b backing_file [-F backing_fmt]] [-u] [-o options] filename [size]
           info [-f fmt] [--output=ofmt] [--backing-chain] [-U] filename
           measure [--output=ofmt] [-O output_fmt] [-o options] [--size N | [-f fmt] [-U] filename]

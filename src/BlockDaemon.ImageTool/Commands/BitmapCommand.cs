@@ -174,7 +174,7 @@ public static class BitmapCommand
     // block-dirty-bitmap-merge with one source given as {node, name}: the source may live in
     // another image (-b), which is opened in a graph of its own, so the lookup is done here with
     // the QMP command's checks in its order.
-    private static void Merge(BlockNode node, string target, BlockNode sourceNode, string sourceName)
+    internal static void Merge(BlockNode node, string target, BlockNode sourceNode, string sourceName)
     {
         var destination = node.FindDirtyBitmap(target) ?? throw new BlockException(BlockErrorKind.NotFound, $"Dirty bitmap '{target}' not found");
         destination.Check(allowReadOnly: false, allowInconsistent: false);
