@@ -9,6 +9,7 @@ public static class Help
 
         Command syntax:
           amend [-p] [-q] [-f fmt] [-t cache] [--force] -o options filename
+          bench [-c count] [-d depth] [-f fmt] [--flush-interval=flush_interval] [--no-drain] [-i aio] [-n] [-o offset] [--pattern=pattern_byte] [-q] [-s buffer_size] [-S step_size] [-t cache] [-U] [-w] filename
           bitmap (--merge SOURCE | --add | --remove | --clear | --enable | --disable)... [-b source_file [-F source_fmt]] [-g granularity] [-f fmt] filename bitmap
           check [-f fmt] [--output=ofmt] [-r [leaks | all]] [-U] filename
           commit [-q] [-f fmt] [-b base] [-d] [-p] filename

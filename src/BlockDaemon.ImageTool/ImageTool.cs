@@ -41,6 +41,7 @@ public static class ImageTool
                 "plan-merge" => await PlanMergeCommand.RunAsync(rest, stdout, ct).ConfigureAwait(false),
                 "bitmap" => await BitmapCommand.RunAsync(rest, stdout, stderr, ct).ConfigureAwait(false),
                 "amend" => await AmendCommand.RunAsync(rest, stdout, stderr, ct).ConfigureAwait(false),
+                "bench" => await BenchCommand.RunAsync(rest, stdout, stderr, ct).ConfigureAwait(false),
 
                 _ => throw ToolException.UsageError($"Command not found: {command}"),
             };
