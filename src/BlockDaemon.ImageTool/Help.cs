@@ -8,10 +8,13 @@ public static class Help
         BlockDaemon's offline disk image tool, with qemu-img's syntax and output.
 
         Command syntax:
+          amend [-p] [-q] [-f fmt] [-t cache] [--force] -o options filename
+          bench [-c count] [-d depth] [-f fmt] [--flush-interval=flush_interval] [--no-drain] [-i aio] [-n] [-o offset] [--pattern=pattern_byte] [-q] [-s buffer_size] [-S step_size] [-t cache] [-U] [-w] filename
+          bitmap (--merge SOURCE | --add | --remove | --clear | --enable | --disable)... [-b source_file [-F source_fmt]] [-g granularity] [-f fmt] filename bitmap
           check [-f fmt] [--output=ofmt] [-r [leaks | all]] [-U] filename
           commit [-q] [-f fmt] [-b base] [-d] [-p] filename
           compare [-f fmt] [-F fmt] [-p] [-q] [-s] [-U] filename1 filename2
-          convert [-c] [-f fmt] [-n] [-O output_fmt] [-B backing_file [-F backing_fmt]] [-o options] [-m num_coroutines] [-W] [-p] [-q] [-U] filename [filename2 [...]] output_filename
+          convert [--bitmaps [--skip-broken-bitmaps]] [-c] [-f fmt] [-n] [-O output_fmt] [-B backing_file [-F backing_fmt]] [-o options] [-m num_coroutines] [-W] [-p] [-q] [-U] filename [filename2 [...]] output_filename
           create [-q] [-f fmt] [-b backing_file [-F backing_fmt]] [-u] [-o options] filename [size]
           info [-f fmt] [--output=ofmt] [--backing-chain] [-U] filename
           measure [--output=ofmt] [-O output_fmt] [-o options] [--size N | [-f fmt] [-U] filename]

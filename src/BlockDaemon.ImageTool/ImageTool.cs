@@ -39,6 +39,9 @@ public static class ImageTool
                 "rebase" => await RebaseCommand.RunAsync(rest, stdout, stderr, ct).ConfigureAwait(false),
                 "measure" => await MeasureCommand.RunAsync(rest, stdout, ct).ConfigureAwait(false),
                 "plan-merge" => await PlanMergeCommand.RunAsync(rest, stdout, ct).ConfigureAwait(false),
+                "bitmap" => await BitmapCommand.RunAsync(rest, stdout, stderr, ct).ConfigureAwait(false),
+                "amend" => await AmendCommand.RunAsync(rest, stdout, stderr, ct).ConfigureAwait(false),
+                "bench" => await BenchCommand.RunAsync(rest, stdout, stderr, ct).ConfigureAwait(false),
 
                 _ => throw ToolException.UsageError($"Command not found: {command}"),
             };

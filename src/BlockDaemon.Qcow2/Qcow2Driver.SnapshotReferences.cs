@@ -19,12 +19,24 @@ public sealed partial class Qcow2Driver
     /// </summary>
     private async ValueTask AddSnapshotReferencesAsync(CancellationToken ct)
     {
+        await AddReferencesAsync(_map.L1, ct).ConfigureAwait(false);
+
+        // Every cluster the active image uses is now shared with the snapshot.
+        await SetCopiedFlagsAsync(static (_, _) => ValueTask.FromResult(false), ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// One more reference to each L2 table <paramref name="l1"/> points to and to each cluster
+    /// in them; all or nothing (an overflow undoes the increments made so far).
+    /// </summary>
+    private async ValueTask AddReferencesAsync(ulong[] l1, CancellationToken ct)
+    {
         var added = new List<long>();
         try
         {
-            for (int l1Index = 0; l1Index < _map.L1.Length; l1Index++)
+            for (int l1Index = 0; l1Index < l1.Length; l1Index++)
             {
-                ulong l1Entry = _map.L1[l1Index];
+                ulong l1Entry = l1[l1Index];
                 ulong l2Offset = TableEntries.L1Offset(l1Entry);
                 if (l2Offset == 0)
                 {
@@ -50,9 +62,6 @@ public sealed partial class Qcow2Driver
             }
             throw;
         }
-
-        // Every cluster the active image uses is now shared with the snapshot.
-        await SetCopiedFlagsAsync(static (_, _) => ValueTask.FromResult(false), ct).ConfigureAwait(false);
     }
 
     /// <summary>Drops the references a deleted snapshot's L1 table held (freed once the table is gone from disk).</summary>

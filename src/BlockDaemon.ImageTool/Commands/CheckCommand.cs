@@ -64,11 +64,7 @@ public static class CheckCommand
         Qcow2CheckResult result;
         try
         {
-            var first = await Qcow2Checker.CheckAsync(file.Edge, repair: false, ct).ConfigureAwait(false);
-            // The checker rebuilds the whole refcount structure, which would also fix the
-            // corruptions -r leaks must leave alone: such an image is only reported.
-            bool fix = repair == Repair.All ? !first.IsClean : repair == Repair.Leaks && first.Leaks > 0 && first.Corruptions == 0;
-            result = fix ? await Qcow2Checker.CheckAsync(file.Edge, repair: true, ct).ConfigureAwait(false) : first;
+            result = await Qcow2Checker.CheckLikeQemuAsync(file.Edge, fixLeaks: repair != Repair.None, fixErrors: repair == Repair.All, ct).ConfigureAwait(false);
         }
         catch (BlockException e)
         {
@@ -78,6 +74,10 @@ public static class CheckCommand
         {
             stderr.Write(message + "\n");
         }
+        if (result.Failure is { } failure)
+        {
+            throw new ToolException($"Check failed: {failure}");
+        }
         var after = result;
         if (result.CorruptionsFixed > 0 || result.LeaksFixed > 0)
         {
@@ -85,7 +85,11 @@ public static class CheckCommand
             {
                 stdout.Write($"The following inconsistencies were found and repaired:\n\n    {result.LeaksFixed} leaked clusters\n    {result.CorruptionsFixed} corruptions\n\nDouble checking the fixed image now...\n");
             }
-            after = await Qcow2Checker.CheckAsync(file.Edge, repair: false, ct).ConfigureAwait(false);
+            after = await Qcow2Checker.CheckLikeQemuAsync(file.Edge, fixLeaks: false, fixErrors: false, ct).ConfigureAwait(false);
+            foreach (string message in after.Messages)
+            {
+                stderr.Write(message + "\n");
+            }
             after = after with { LeaksFixed = result.LeaksFixed, CorruptionsFixed = result.CorruptionsFixed };
         }
         if (format == OutputFormat.Json)

@@ -33,6 +33,8 @@ public static class ConvertCommand
         CommandLine.ForceShareOption,
         CommandLine.Value('T'),
         CommandLine.Value('t'),
+        new(null, "bitmaps", false, "bitmaps"),
+        new(null, "skip-broken-bitmaps", false, "skip-broken-bitmaps"),
         CommandLine.HelpOption,
     ];
 
@@ -41,6 +43,11 @@ public static class ConvertCommand
         if (CommandLine.ParseOrHelp(args, Specs, stdout) is not { } opts)
         {
             return 0;
+        }
+        bool bitmaps = opts.Has("bitmaps"), skipBroken = opts.Has("skip-broken-bitmaps");
+        if (skipBroken && !bitmaps)
+        {
+            throw new ToolException("Use of --skip-broken-bitmaps requires --bitmaps");
         }
         string outFormat = opts.Last("O") ?? "raw";
         if (CommandLine.WroteCreateOptionsHelp(outFormat, opts, stdout))
@@ -84,10 +91,20 @@ public static class ConvertCommand
             {
                 throw new ToolException("Compression not supported for this file format");
             }
+            if (bitmaps)
+            {
+                ConvertBitmaps.CheckSources(sources);
+                ConvertBitmaps.CheckInconsistent(sources[0], skipBroken);
+            }
             long total = sources.Sum(x => x.Root.Length);
             if (!noCreate)
             {
                 var list = CommandLine.CreateOptions(outFormat, opts);
+                if (bitmaps)
+                {
+                    // Known before the target exists, so none is left behind (qemu-img creates it first).
+                    ConvertBitmaps.CheckTargetFormat(outFormat, list.Get("compat"));
+                }
                 if (backing is not null)
                 {
                     list.Set("backing_file", backing);
@@ -96,6 +113,10 @@ public static class ConvertCommand
                 await ImageCreator.CreateAsync(new CreateRequest { Filename = target, Format = outFormat, Options = list, Size = total, Quiet = true }, stdout, ct).ConfigureAwait(false);
             }
             await using var output = await ImageOpener.OpenAsync(target, outFormat, new OpenMode { Writable = true }, ct).ConfigureAwait(false);
+            if (bitmaps)
+            {
+                ConvertBitmaps.CheckTarget(output);
+            }
             var copier = new ImageCopier
             {
                 Target = output.Root,
@@ -115,6 +136,10 @@ public static class ConvertCommand
             catch (BlockException e)
             {
                 throw new ToolException($"error while converting {outFormat}: {e.Message}");
+            }
+            if (bitmaps)
+            {
+                await ConvertBitmaps.CopyAsync(sources[0], output, skipBroken, stderr, ct).ConfigureAwait(false);
             }
             return 0;
         }

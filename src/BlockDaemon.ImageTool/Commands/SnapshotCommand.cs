@@ -2,6 +2,7 @@ using System.Text.Json.Nodes;
 using BlockDaemon.Core.Errors;
 using BlockDaemon.Core.Io;
 using BlockDaemon.ImageTool.Cli;
+using BlockDaemon.Qcow2;
 using BlockDaemon.Qmp.Commands;
 
 namespace BlockDaemon.ImageTool.Commands;
@@ -42,7 +43,7 @@ public static class SnapshotCommand
         bool writable = actions.Count == 0 || action != "l";
         if (writable && opts.Has("U"))
         {
-            throw new ToolException("--force-share/-U is not allowed when modifying the image");
+            throw new ToolException($"Could not open '{filename}': force-share=on can only be used with read-only images");
         }
         await using var image = await ImageOpener.OpenAsync(filename, null,
             new OpenMode { Writable = writable, NoBacking = true, ForceShare = opts.Has("U") }, ct, stderr: stderr).ConfigureAwait(false);
@@ -84,11 +85,43 @@ public static class SnapshotCommand
                 }
                 return 0;
             default:
-                if (snapshots is null || !SafeList(snapshots).Any(s => s.Name == name))
-                {
-                    throw new ToolException($"Could not apply snapshot '{name}': Failed to load snapshot: No such file or directory");
-                }
-                throw new ToolException($"Could not apply snapshot '{name}': reverting to an internal snapshot is not supported by {ImageTool.Name} yet");
+                await ApplyAsync(image, name, probed: opts.Last("f") is null, stderr, ct).ConfigureAwait(false);
+                return 0;
+        }
+    }
+
+    // bdrv_snapshot_goto: an image with bitmaps is refused before the driver is asked; a format
+    // without snapshots hands the request to its file, which has none either.
+    private static async ValueTask ApplyAsync(OpenedImage image, string name, bool probed, TextWriter stderr, CancellationToken ct)
+    {
+        string prefix = $"Could not apply snapshot '{name}': ";
+        if (image.Node.DirtyBitmaps.Count > 0)
+        {
+            throw new ToolException(prefix + "Device has active dirty bitmaps");
+        }
+        if (image.Node.Driver is not Qcow2Driver qcow2)
+        {
+            if (probed && image.Format == "raw")
+            {
+                // qemu-img reopens the raw image after its file refused, which warns again.
+                stderr.Write($"WARNING: Image format was not specified for '{image.Filename}' and probing guessed raw.\n"
+                    + "         Automatically detecting the format is dangerous for raw images, write operations on block 0 will be restricted.\n"
+                    + "         Specify the 'raw' format explicitly to remove the restrictions.\n");
+            }
+            throw new ToolException(prefix + "Block driver does not support snapshots");
+        }
+        try
+        {
+            await qcow2.RevertToSnapshotAsync(new SnapshotSelector(null, name), ct).ConfigureAwait(false);
+        }
+        catch (BlockException e)
+        {
+            int errno = e.Errno != 0 ? e.Errno : Errno.EIo;
+            string reason = $"Failed to load snapshot: {Errno.Text(errno)}";
+            // The driver reports what went wrong itself before failing with an errno, except
+            // for a snapshot it cannot find.
+            bool ownLine = errno != Errno.ENoEnt && e.Message != Errno.Text(errno);
+            throw new ToolException(ownLine ? $"{e.Message}\n{prefix}{reason}" : prefix + reason);
         }
     }
 

@@ -19,5 +19,8 @@ public sealed record Qcow2CheckResult
     /// <summary>One line per problem, as qemu-img check prints them ("ERROR ...", "Leaked cluster ...").</summary>
     public IReadOnlyList<string> Messages { get; init; } = [];
 
+    /// <summary>Why the check itself failed (qemu-img: "Check failed: ..."), after the messages were printed.</summary>
+    public string? Failure { get; init; }
+
     public bool IsClean => Corruptions == 0 && Leaks == 0;
 }

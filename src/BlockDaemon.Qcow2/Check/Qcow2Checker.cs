@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using BlockDaemon.Core.Errors;
 using BlockDaemon.Core.Graph;
 using BlockDaemon.Core.Io;
 using BlockDaemon.Qcow2.Engine;
@@ -13,7 +14,7 @@ namespace BlockDaemon.Qcow2.Check;
 /// at the end of the file and switches the header to it in one write, so a crash during repair
 /// leaves the old (consistent or merely leaky) structure in place.
 /// </summary>
-public static class Qcow2Checker
+public static partial class Qcow2Checker
 {
     /// <summary>Above this many clusters the file is not checked (the counts would not fit in memory).</summary>
     private const long MaxClusters = 1L << 28;
@@ -43,59 +44,8 @@ public static class Qcow2Checker
 
     private static async ValueTask RebuildAsync(BlockChild file, Qcow2Header header, CheckState state, CancellationToken ct)
     {
-        int cs = header.ClusterSize;
+        var (tableStart, tableClusters) = await WriteNewRefcountStructureAsync(file, header, state, header.RefcountOrder, ct).ConfigureAwait(false);
         int bits = header.ClusterBits;
-        long entriesPerBlock = ((long)cs * 8) >> header.RefcountOrder;
-        // The new structure goes after everything the metadata references.
-        long start = Math.Max(state.HighestReferenced + 1, (file.Length + cs - 1) / cs);
-        long blocks = 1, tableClusters = 1;
-        while (true)
-        {
-            long end = start + blocks + tableClusters;
-            long needBlocks = (end + entriesPerBlock - 1) / entriesPerBlock;
-            long needTable = Math.Max(1, (needBlocks * 8 + cs - 1) / cs);
-            if (needBlocks == blocks && needTable == tableClusters)
-            {
-                break;
-            }
-            (blocks, tableClusters) = (needBlocks, needTable);
-        }
-        if (tableClusters * cs > Qcow2Limits.MaxRefcountTableBytes)
-        {
-            throw Qcow2Errors.NotSupported("The image is too big to rebuild its refcount structure");
-        }
-        // The old refcount table and blocks are replaced: they lose their references.
-        var counts = (ulong[])state.Expected.Clone();
-        foreach (long c in state.RefcountStructureClusters)
-        {
-            if (c < counts.Length && counts[c] > 0)
-            {
-                counts[c]--;
-            }
-        }
-        long areaEnd = start + blocks + tableClusters;
-        await file.EnsureLengthAsync(areaEnd << bits, ct).ConfigureAwait(false);
-        var table = new byte[tableClusters * cs];
-        var block = new byte[cs];
-        for (long b = 0; b < blocks; b++)
-        {
-            Array.Clear(block);
-            for (long i = 0; i < entriesPerBlock; i++)
-            {
-                long c = b * entriesPerBlock + i;
-                ulong value = c < counts.Length ? counts[c] : 0;
-                if (c >= start && c < areaEnd)
-                {
-                    value = 1;
-                }
-                Refcounts.Write(block, header.RefcountOrder, i, value);
-            }
-            await file.WriteAsync((start + b) << bits, block, WriteFlags.None, ct).ConfigureAwait(false);
-            BinaryPrimitives.WriteUInt64BigEndian(table.AsSpan((int)(b * 8)), (ulong)(start + b) << bits);
-        }
-        long tableStart = start + blocks;
-        await file.WriteAsync(tableStart << bits, table, WriteFlags.None, ct).ConfigureAwait(false);
-        await file.FlushAsync(ct).ConfigureAwait(false);
         var fields = new byte[12];
         BinaryPrimitives.WriteUInt64BigEndian(fields, (ulong)tableStart << bits);
         BinaryPrimitives.WriteUInt32BigEndian(fields.AsSpan(8), (uint)tableClusters);
@@ -107,10 +57,174 @@ public static class Qcow2Checker
         state.NewTableClusters = (uint)tableClusters;
     }
 
-    private sealed class CheckState(BlockChild file, Qcow2Header header)
+    /// <summary>
+    /// Writes a refcount structure of width 2^<paramref name="refcountOrder"/> bits holding the
+    /// counts of a clean image (for amend -o refcount_bits), into clusters nothing references,
+    /// and makes it durable; the caller switches the header to it. Returns the table's offset
+    /// and size in clusters.
+    /// </summary>
+    internal static async ValueTask<(ulong TableOffset, uint TableClusters)> WriteRefcountStructureAsync(BlockChild file, int refcountOrder, CancellationToken ct)
+    {
+        var first = new byte[(int)Math.Min(file.Length, 2 << 20)];
+        await file.ReadAsync(0, first, ct).ConfigureAwait(false);
+        var header = Qcow2Header.Parse(first);
+        var state = new CheckState(file, header);
+        await state.CountAsync(ct).ConfigureAwait(false);
+        if (state.CountCorruptions > 0)
+        {
+            throw Qcow2Errors.Corrupt(string.Join("; ", state.CountMessages.Take(3)));
+        }
+        var (tableStart, tableClusters) = await WriteNewRefcountStructureAsync(file, header, state, refcountOrder, ct).ConfigureAwait(false);
+        return ((ulong)tableStart << header.ClusterBits, (uint)tableClusters);
+    }
+
+    private static async ValueTask<(long TableStart, long TableClusters)> WriteNewRefcountStructureAsync(BlockChild file, Qcow2Header header, CheckState state, int refcountOrder, CancellationToken ct)
+    {
+        int cs = header.ClusterSize;
+        int bits = header.ClusterBits;
+        long entriesPerBlock = ((long)cs * 8) >> refcountOrder;
+        // The old refcount table and blocks are replaced: they lose their references.
+        var counts = (ulong[])state.Expected.Clone();
+        foreach (long c in state.RefcountStructureClusters)
+        {
+            if (c < counts.Length && counts[c] > 0)
+            {
+                counts[c]--;
+            }
+        }
+        ulong max = refcountOrder == 6 ? ulong.MaxValue : (1UL << (1 << refcountOrder)) - 1;
+        if (counts.Any(c => c > max))
+        {
+            throw new BlockException(BlockErrorKind.InvalidArgument, "Cannot decrease refcount entry width to " + (1 << refcountOrder) + " bits: Cluster at offset 0x" +
+                (Array.FindIndex(counts, c => c > max) * (long)cs).ToString("x", System.Globalization.CultureInfo.InvariantCulture) + " has a refcount of " + counts.First(c => c > max)) { Errno = Errno.EInval };
+        }
+        var (blocks, tableStart, tableClusters) = PlaceRefcountStructure(state.Expected, entriesPerBlock, cs);
+        if (tableClusters * cs > Qcow2Limits.MaxRefcountTableBytes)
+        {
+            throw Qcow2Errors.NotSupported("The image is too big to rebuild its refcount structure");
+        }
+        var newStructure = new HashSet<long>(blocks.Values);
+        for (long c = 0; c < tableClusters; c++)
+        {
+            newStructure.Add(tableStart + c);
+        }
+        await file.EnsureLengthAsync(Math.Max(file.Length, (newStructure.Max() + 1) << bits), ct).ConfigureAwait(false);
+        var table = new byte[tableClusters * cs];
+        var block = new byte[cs];
+        foreach (var (index, at) in blocks.OrderBy(b => b.Key))
+        {
+            Array.Clear(block);
+            for (long i = 0; i < entriesPerBlock; i++)
+            {
+                long c = index * entriesPerBlock + i;
+                ulong value = newStructure.Contains(c) ? 1 : c < counts.Length ? counts[c] : 0;
+                Refcounts.Write(block, refcountOrder, i, value);
+            }
+            await file.WriteAsync(at << bits, block, WriteFlags.None, ct).ConfigureAwait(false);
+            BinaryPrimitives.WriteUInt64BigEndian(table.AsSpan((int)(index * 8)), (ulong)at << bits);
+        }
+        await file.WriteAsync(tableStart << bits, table, WriteFlags.None, ct).ConfigureAwait(false);
+        await file.FlushAsync(ct).ConfigureAwait(false);
+        return (tableStart, tableClusters);
+    }
+
+    /// <summary>
+    /// Where the new refcount blocks and table go, as QEMU's rebuild places them: each in the
+    /// first clusters nothing references (the old structure still counts as referenced, so a
+    /// crash before the header switch leaves it intact), a block only for the ranges that hold
+    /// a used cluster, the table contiguous.
+    /// </summary>
+    private static (Dictionary<long, long> Blocks, long TableStart, long TableClusters) PlaceRefcountStructure(ulong[] expected, long entriesPerBlock, int cs)
+    {
+        var taken = new HashSet<long>();
+        long hint = 0;
+        bool Used(long c) => (c < expected.Length && expected[c] != 0) || taken.Contains(c);
+        long Allocate(long count)
+        {
+            for (long c = hint; ; c++)
+            {
+                long k = 0;
+                while (k < count && !Used(c + k))
+                {
+                    k++;
+                }
+                if (k < count)
+                {
+                    c += k;
+                    continue;
+                }
+                for (long i = 0; i < count; i++)
+                {
+                    taken.Add(c + i);
+                }
+                if (c == hint)
+                {
+                    hint = c + count;
+                }
+                return c;
+            }
+        }
+        long HighestUsed()
+        {
+            long high = taken.Count > 0 ? taken.Max() : 0;
+            for (long c = expected.Length - 1; c > high; c--)
+            {
+                if (expected[c] != 0)
+                {
+                    return c;
+                }
+            }
+            return high;
+        }
+        var blocks = new Dictionary<long, long>();
+        long tableStart = -1, tableClusters = 0;
+        while (true)
+        {
+            bool changed = false;
+            long lastIndex = HighestUsed() / entriesPerBlock;
+            for (long index = 0; index <= lastIndex; index++)
+            {
+                if (blocks.ContainsKey(index))
+                {
+                    continue;
+                }
+                long first = index * entriesPerBlock;
+                bool any = false;
+                for (long c = first; c < first + entriesPerBlock && !any; c++)
+                {
+                    any = Used(c);
+                }
+                if (any)
+                {
+                    blocks[index] = Allocate(1);
+                    changed = true;
+                }
+            }
+            long needTable = Math.Max(1, ((blocks.Keys.Max() + 1) * 8 + cs - 1) / cs);
+            if (needTable != tableClusters)
+            {
+                if (tableStart >= 0)
+                {
+                    for (long i = 0; i < tableClusters; i++)
+                    {
+                        taken.Remove(tableStart + i);
+                    }
+                }
+                tableClusters = needTable;
+                tableStart = Allocate(tableClusters);
+                changed = true;
+            }
+            if (!changed)
+            {
+                return (blocks, tableStart, tableClusters);
+            }
+        }
+    }
+
+    private sealed partial class CheckState(BlockChild file, Qcow2Header header)
     {
         private readonly List<string> _messages = [];
-        private readonly List<(long Offset, ulong Entry, bool IsL1)> _copiedChecks = [];
+        private readonly List<(long Offset, ulong Entry, bool IsL1, long L1Index)> _copiedChecks = [];
         private long _corruptions;
         // qemu-img check's fragmentation info (BlockFragInfo), over the active L2 tables only.
         private long _guestAllocated, _fragmented, _compressed;
@@ -175,7 +289,7 @@ public static class Qcow2Checker
                 }
                 if (active)
                 {
-                    _copiedChecks.Add((checked((long)l1Offset + i * 8), l1[i], true));
+                    _copiedChecks.Add((checked((long)l1Offset + i * 8), l1[i], true, i));
                 }
                 await file.ReadAsync((long)l2Offset, l2, ct).ConfigureAwait(false);
                 ulong nextContiguous = 0;
@@ -209,7 +323,7 @@ public static class Qcow2Checker
                     }
                     if (Reference((long)hostOffset, ClusterSize, "data cluster") && active)
                     {
-                        _copiedChecks.Add(((long)l2Offset + j * entryBytes, entry, false));
+                        _copiedChecks.Add(((long)l2Offset + j * entryBytes, entry, false, i));
                     }
                 }
             }
@@ -344,7 +458,7 @@ public static class Qcow2Checker
             var store = new RefcountStore(file, header.ClusterBits, header.RefcountOrder,
                 await ReadU64TableAsync(header.RefcountTableOffset, (long)header.RefcountTableClusters * ClusterSize / 8, ct).ConfigureAwait(false),
                 header.RefcountTableOffset, Expected.Length, 64);
-            long leaks = 0, corruptions = _corruptions, allocated = 0;
+            long leaks = 0, corruptions = _corruptions, allocated = 0, highest = 0;
             var messages = new List<string>(_messages);
             var stored = new ulong[Expected.Length];
             for (long c = 0; c < Expected.Length; c++)
@@ -354,19 +468,19 @@ public static class Qcow2Checker
                 {
                     allocated++;
                 }
+                if (Expected[c] != 0 || stored[c] != 0)
+                {
+                    highest = c;
+                }
                 if (stored[c] == Expected[c])
                 {
                     continue;
                 }
                 if (stored[c] > Expected[c])
                 {
+                    // As qemu-img counts it: a count above the references wastes space, nothing more.
                     leaks++;
-                    messages.Add(Expected[c] == 0 ? $"Leaked cluster {c} refcount={stored[c]} reference=0" : $"ERROR cluster {c} refcount={stored[c]} reference={Expected[c]}");
-                    if (Expected[c] != 0)
-                    {
-                        leaks--;
-                        corruptions++;
-                    }
+                    messages.Add($"Leaked cluster {c} refcount={stored[c]} reference={Expected[c]}");
                 }
                 else
                 {
@@ -374,14 +488,14 @@ public static class Qcow2Checker
                     messages.Add($"ERROR cluster {c} refcount={stored[c]} reference={Expected[c]}");
                 }
             }
-            foreach (var (offset, entry, isL1) in _copiedChecks)
+            foreach (var check in _copiedChecks)
             {
-                long cluster = (long)((entry & TableEntries.OffsetMask) >> header.ClusterBits);
-                bool copied = (entry & TableEntries.Copied) != 0;
+                long cluster = (long)((check.Entry & TableEntries.OffsetMask) >> header.ClusterBits);
+                bool copied = (check.Entry & TableEntries.Copied) != 0;
                 if (cluster < stored.Length && copied != (stored[cluster] == 1))
                 {
                     corruptions++;
-                    messages.Add($"ERROR OFLAG_COPIED {(isL1 ? "L2 cluster" : "data cluster")}: {(isL1 ? "l1_entry" : "l2_entry")}={entry:x} refcount={stored[cluster]}");
+                    messages.Add(CopiedMessage("ERROR", check, stored[cluster]));
                 }
             }
             return new Qcow2CheckResult
@@ -390,7 +504,7 @@ public static class Qcow2Checker
                 Leaks = leaks,
                 AllocatedClusters = allocated,
                 TotalClusters = (header.Size + ClusterSize - 1) / ClusterSize,
-                ImageEndOffset = (HighestReferenced + 1) * ClusterSize,
+                ImageEndOffset = (highest + 1) * ClusterSize,
                 GuestAllocatedClusters = _guestAllocated,
                 FragmentedClusters = _fragmented,
                 CompressedClusters = _compressed,
@@ -402,7 +516,7 @@ public static class Qcow2Checker
         public async ValueTask FixCopiedFlagsAsync(CancellationToken ct)
         {
             var bytes = new byte[8];
-            foreach (var (offset, entry, _) in _copiedChecks)
+            foreach (var (offset, entry, _, _) in _copiedChecks)
             {
                 long cluster = (long)((entry & TableEntries.OffsetMask) >> header.ClusterBits);
                 bool shouldCopy = cluster < Expected.Length && Expected[cluster] == 1;

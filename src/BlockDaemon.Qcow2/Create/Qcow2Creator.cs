@@ -147,6 +147,19 @@ public static class Qcow2Creator
         await file.FlushAsync(ct).ConfigureAwait(false);
     }
 
+    /// <summary>The feature name table QEMU writes into version 3 headers.</summary>
+    internal static byte[] FeatureNameTable()
+    {
+        var names = new byte[FeatureNames.Length * 48];
+        for (int i = 0; i < FeatureNames.Length; i++)
+        {
+            names[i * 48] = FeatureNames[i].Type;
+            names[i * 48 + 1] = FeatureNames[i].Bit;
+            Encoding.ASCII.GetBytes(FeatureNames[i].Name, names.AsSpan(i * 48 + 2));
+        }
+        return names;
+    }
+
     private static Qcow2Header BuildHeader(Qcow2CreateOptions o, int clusterBits, int refcountOrder, long l1Entries, ulong l1Offset, ulong tableOffset, uint tableClusters)
     {
         var extensions = new List<HeaderExtension>();
@@ -163,14 +176,7 @@ public static class Qcow2Creator
             + (o.BackingFile is { } b ? Encoding.UTF8.GetByteCount(b) : 0);
         if (o.Version == 3 && used + 8 + FeatureNames.Length * 48 < 1 << clusterBits)
         {
-            var names = new byte[FeatureNames.Length * 48];
-            for (int i = 0; i < FeatureNames.Length; i++)
-            {
-                names[i * 48] = FeatureNames[i].Type;
-                names[i * 48 + 1] = FeatureNames[i].Bit;
-                Encoding.ASCII.GetBytes(FeatureNames[i].Name, names.AsSpan(i * 48 + 2));
-            }
-            extensions.Add(new HeaderExtension(HeaderExtensionType.FeatureNameTable, names));
+            extensions.Add(new HeaderExtension(HeaderExtensionType.FeatureNameTable, FeatureNameTable()));
         }
         var incompatible = IncompatibleFeatures.None;
         if (o.DataFile is not null)

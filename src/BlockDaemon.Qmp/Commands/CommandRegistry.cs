@@ -30,6 +30,7 @@ public sealed class CommandRegistry
         BlockdevMirrorCommand.Register(registry);
         DriveMirrorCommand.Register(registry);
         ObjectCommands.Register(registry);
+        PlanMergeQmpCommand.Register(registry);
         return registry;
     }
 
