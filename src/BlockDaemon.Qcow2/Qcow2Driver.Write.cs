@@ -27,7 +27,7 @@ public sealed partial class Qcow2Driver
             inPlace = await ResolveInPlaceAsync(offset, data.Length, ct).ConfigureAwait(false);
             if (inPlace is null)
             {
-                await AllocatingWriteAsync(offset, data, ct).ConfigureAwait(false);
+                await AllocatingWriteAsync(offset, data, flags & WriteFlags.WriteBehind, ct).ConfigureAwait(false);
                 return;
             }
         }
@@ -39,7 +39,7 @@ public sealed partial class Qcow2Driver
         foreach (var extent in inPlace)
         {
             _file.RaiseDebugEvent(DebugEvent.WriteAio);
-            await _data.WriteAsync((long)extent.HostOffset, data.Slice((int)(extent.GuestOffset - offset), (int)extent.Length), WriteFlags.None, ct).ConfigureAwait(false);
+            await _data.WriteAsync((long)extent.HostOffset, data.Slice((int)(extent.GuestOffset - offset), (int)extent.Length), flags & WriteFlags.WriteBehind, ct).ConfigureAwait(false);
         }
     }
 
@@ -92,7 +92,7 @@ public sealed partial class Qcow2Driver
     /// so sequential writes stay contiguous), filled with the old guest view around the new
     /// bytes; then their L2 entries point to them. Runs under the metadata lock.
     /// </summary>
-    private async ValueTask AllocatingWriteAsync(long offset, ReadOnlyMemory<byte> data, CancellationToken ct)
+    private async ValueTask AllocatingWriteAsync(long offset, ReadOnlyMemory<byte> data, WriteFlags dataFlags, CancellationToken ct)
     {
         long end = offset + data.Length;
         long first = offset >> _clusterBits;
@@ -110,7 +110,7 @@ public sealed partial class Qcow2Driver
         int mapped = 0;
         try
         {
-            await WriteAllocatedAsync(offset, data, first, entries, hosts, fresh, allocated, ct).ConfigureAwait(false);
+            await WriteAllocatedAsync(offset, data, dataFlags, first, entries, hosts, fresh, allocated, ct).ConfigureAwait(false);
             for (; mapped < entries.Length; mapped++)
             {
                 await SetMappingAsync(first + mapped, entries[mapped].Entry, (ulong)hosts[mapped] | TableEntries.Copied,
@@ -156,7 +156,7 @@ public sealed partial class Qcow2Driver
         }
     }
 
-    private async ValueTask WriteAllocatedAsync(long offset, ReadOnlyMemory<byte> data, long first, (ulong Entry, ulong Bitmap)[] entries,
+    private async ValueTask WriteAllocatedAsync(long offset, ReadOnlyMemory<byte> data, WriteFlags dataFlags, long first, (ulong Entry, ulong Bitmap)[] entries,
         long[] hosts, bool[] fresh, bool[] allocated, CancellationToken ct)
     {
         long end = offset + data.Length;
@@ -209,7 +209,7 @@ public sealed partial class Qcow2Driver
                     }
                     long to = Math.Min(end, (first + i + run) << _clusterBits);
                     _file.RaiseDebugEvent(DebugEvent.WriteAio);
-                    await _data.WriteAsync(hosts[i] + (from - clusterStart), data.Slice((int)(from - offset), (int)(to - from)), WriteFlags.None, ct).ConfigureAwait(false);
+                    await _data.WriteAsync(hosts[i] + (from - clusterStart), data.Slice((int)(from - offset), (int)(to - from)), dataFlags, ct).ConfigureAwait(false);
                     for (int k = 0; k < run; k++)
                     {
                         _refcounts.MarkUsed(hosts[i + k] >> _clusterBits, 1);
@@ -227,7 +227,7 @@ public sealed partial class Qcow2Driver
                     await ReadCurrentViewAsync(clusterStart, cluster0, from, to, ct).ConfigureAwait(false);
                     piece.CopyTo(cluster0[(int)(from - clusterStart)..]);
                     _file.RaiseDebugEvent(DebugEvent.CowWrite);
-                    await _data.WriteAsync(hosts[i], cluster0, WriteFlags.None, ct).ConfigureAwait(false);
+                    await _data.WriteAsync(hosts[i], cluster0, dataFlags, ct).ConfigureAwait(false);
                     _refcounts.MarkUsed(hosts[i] >> _clusterBits, 1);
                     i++;
                 }
