@@ -4,19 +4,22 @@
 # QMP commands over the socket, the daemons taking turns. Also prints what `blockimg plan-merge`
 # says each direction would move for removing the middle point. See bench/README.md.
 #
-#   bench/jobs/run.sh [--runs N] [--size-mib N] [--no-build] [--json FILE]
+#   bench/jobs/run.sh [--runs N] [--size-mib N] [--no-build] [--aot] [--json FILE]
+#   --aot: measure the Native-AOT publish output (the shipped form of blockd, no JIT warm-up)
 #   BLOCKD=/usr/bin/qemu-storage-daemon bench/jobs/run.sh    # qsd against qsd: the noise floor
 set -euo pipefail
 
 runs=1
 size_mib=1024
 build=1
+aot=0
 json=""
 while [ $# -gt 0 ]; do
     case $1 in
         --runs) runs=$2; shift 2 ;;
         --size-mib) size_mib=$2; shift 2 ;;
         --no-build) build=0; shift ;;
+        --aot) aot=1; shift ;;
         --json) json=$2; shift 2 ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
@@ -26,12 +29,19 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 here=$root/bench/jobs
 qsd=${QSD:-/usr/bin/qemu-storage-daemon}
 blockd=${BLOCKD:-$root/src/BlockDaemon/bin/Release/net10.0/blockd}
+if [ "$aot" = 1 ] && [ -z "${BLOCKD:-}" ]; then
+    if [ "$build" = 1 ]; then
+        dotnet publish -c Release "$root/src/BlockDaemon" -v q -nologo >/dev/null || { echo "bench/jobs: the Native-AOT publish of blockd failed" >&2; exit 1; }
+    fi
+    blockd=$(ls -t "$root"/src/BlockDaemon/bin/Release/net10.0/*/publish/blockd 2>/dev/null | head -n 1 || true)
+    [ -n "$blockd" ] || { echo "bench/jobs: no Native-AOT output under src/BlockDaemon/bin/Release/net10.0/*/publish/" >&2; exit 1; }
+fi
 blockimg=${BLOCKIMG:-$root/src/BlockDaemon.ImageTool/bin/Release/net10.0/blockimg}
 for tool in qemu-img qemu-io python3 bc "$qsd"; do
     command -v "$tool" >/dev/null || { echo "bench/jobs: $tool is missing" >&2; exit 1; }
 done
 if [ "$build" = 1 ]; then
-    if [ -z "${BLOCKD:-}" ]; then
+    if [ -z "${BLOCKD:-}" ] && [ "$aot" = 0 ]; then
         dotnet build -c Release "$root/src/BlockDaemon" -v q -nologo >/dev/null || { echo "bench/jobs: the Release build of blockd failed" >&2; exit 1; }
     fi
     if [ -z "${BLOCKIMG:-}" ]; then
@@ -39,6 +49,7 @@ if [ "$build" = 1 ]; then
     fi
 fi
 [ -x "$blockd" ] || { echo "bench/jobs: blockd not found at $blockd" >&2; exit 1; }
+echo "bench/jobs: blockd is $blockd" >&2
 
 work=$(mktemp -d /tmp/blockd-jobs-bench.XXXXXX)
 pid=""

@@ -115,12 +115,17 @@ public sealed partial class Qcow2Driver
     }
 
     /// <summary>Splits a guest range into extents by storage; adjacent compatible extents are merged.</summary>
-    private async ValueTask<List<Extent>> ResolveAsync(long offset, long length, CancellationToken ct)
+    /// <param name="firstOnly">Stop once the first extent (a run of compressed clusters counting as one) is known.</param>
+    private async ValueTask<List<Extent>> ResolveAsync(long offset, long length, CancellationToken ct, bool firstOnly = false)
     {
         var extents = new List<Extent>();
         long end = offset + length;
         while (offset < end)
         {
+            if (firstOnly && extents.Count > 1 && (extents[0].Kind != ExtentKind.Compressed || extents[^1].Kind != ExtentKind.Compressed))
+            {
+                break;
+            }
             long cluster = offset >> _clusterBits;
             long inCluster = offset & (_clusterSize - 1);
             long chunk = Math.Min(end - offset, _clusterSize - inCluster);
@@ -261,7 +266,9 @@ public sealed partial class Qcow2Driver
             metadataPreallocated = await IsMetadataPreallocatedAsync(ct).ConfigureAwait(false);
             // One L2 table's worth at most: enough to answer, cheap to resolve.
             long span = Math.Min(length, ((long)_map.EntriesPerTable << _clusterBits) - (offset & (((long)_map.EntriesPerTable << _clusterBits) - 1)));
-            extents = await ResolveAsync(offset, span, ct).ConfigureAwait(false);
+            // Only the first run is reported: resolving the rest of the table made a walk over
+            // an image (a job's plan) quadratic in the clusters per table.
+            extents = await ResolveAsync(offset, span, ct, firstOnly: true).ConfigureAwait(false);
         }
         finally
         {

@@ -100,7 +100,7 @@ public sealed partial class Qcow2Driver
         }
         else
         {
-            await AllocatingWriteAsync(_size, zeroes, ct).ConfigureAwait(false);
+            await AllocatingWriteAsync(_size, zeroes, WriteFlags.None, ct).ConfigureAwait(false);
         }
         // The zeroes are durable before the header makes them part of the disk.
         await FlushMetadataAsync(ct).ConfigureAwait(false);

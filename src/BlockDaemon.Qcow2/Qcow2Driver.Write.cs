@@ -27,7 +27,7 @@ public sealed partial class Qcow2Driver
             inPlace = await ResolveInPlaceAsync(offset, data.Length, ct).ConfigureAwait(false);
             if (inPlace is null)
             {
-                await AllocatingWriteAsync(offset, data, ct).ConfigureAwait(false);
+                await AllocatingWriteAsync(offset, data, flags & WriteFlags.WriteBehind, ct).ConfigureAwait(false);
                 return;
             }
         }
@@ -39,7 +39,7 @@ public sealed partial class Qcow2Driver
         foreach (var extent in inPlace)
         {
             _file.RaiseDebugEvent(DebugEvent.WriteAio);
-            await _data.WriteAsync((long)extent.HostOffset, data.Slice((int)(extent.GuestOffset - offset), (int)extent.Length), WriteFlags.None, ct).ConfigureAwait(false);
+            await _data.WriteAsync((long)extent.HostOffset, data.Slice((int)(extent.GuestOffset - offset), (int)extent.Length), flags & WriteFlags.WriteBehind, ct).ConfigureAwait(false);
         }
     }
 
@@ -92,7 +92,7 @@ public sealed partial class Qcow2Driver
     /// so sequential writes stay contiguous), filled with the old guest view around the new
     /// bytes; then their L2 entries point to them. Runs under the metadata lock.
     /// </summary>
-    private async ValueTask AllocatingWriteAsync(long offset, ReadOnlyMemory<byte> data, CancellationToken ct)
+    private async ValueTask AllocatingWriteAsync(long offset, ReadOnlyMemory<byte> data, WriteFlags dataFlags, CancellationToken ct)
     {
         long end = offset + data.Length;
         long first = offset >> _clusterBits;
@@ -110,7 +110,7 @@ public sealed partial class Qcow2Driver
         int mapped = 0;
         try
         {
-            await WriteAllocatedAsync(offset, data, first, entries, hosts, fresh, allocated, ct).ConfigureAwait(false);
+            await WriteAllocatedAsync(offset, data, dataFlags, first, entries, hosts, fresh, allocated, ct).ConfigureAwait(false);
             for (; mapped < entries.Length; mapped++)
             {
                 await SetMappingAsync(first + mapped, entries[mapped].Entry, (ulong)hosts[mapped] | TableEntries.Copied,
@@ -156,7 +156,7 @@ public sealed partial class Qcow2Driver
         }
     }
 
-    private async ValueTask WriteAllocatedAsync(long offset, ReadOnlyMemory<byte> data, long first, (ulong Entry, ulong Bitmap)[] entries,
+    private async ValueTask WriteAllocatedAsync(long offset, ReadOnlyMemory<byte> data, WriteFlags dataFlags, long first, (ulong Entry, ulong Bitmap)[] entries,
         long[] hosts, bool[] fresh, bool[] allocated, CancellationToken ct)
     {
         long end = offset + data.Length;
@@ -183,40 +183,62 @@ public sealed partial class Qcow2Driver
         }
         await GrowFileForAllocationsAsync(ct).ConfigureAwait(false);
 
-        byte[] scratch = ArrayPool<byte>.Shared.Rent(_clusterSize);
+        // Clusters that take the new bytes as they are (no copy on write) and lie next to each
+        // other on the host go out as one request: a 512 KiB job chunk is one write, not eight.
+        var direct = new bool[entries.Length];
+        for (int i = 0; i < entries.Length; i++)
+        {
+            long clusterStart = (first + i) << _clusterBits;
+            var (entry, bitmap) = entries[i];
+            bool whole = Math.Max(offset, clusterStart) == clusterStart && Math.Min(end, clusterStart + _clusterSize) == clusterStart + _clusterSize;
+            direct[i] = IsOwnedData(entry, bitmap) || whole || (fresh[i] && await ReadsAsZeroesAsync(entry, bitmap, clusterStart, ct).ConfigureAwait(false));
+        }
+        byte[]? scratch = null;
         try
         {
-            for (int i = 0; i < entries.Length; i++)
+            for (int i = 0; i < entries.Length;)
             {
-                long cluster = first + i;
-                long clusterStart = cluster << _clusterBits;
+                long clusterStart = (first + i) << _clusterBits;
                 long from = Math.Max(offset, clusterStart);
-                long to = Math.Min(end, clusterStart + _clusterSize);
-                var (entry, bitmap) = entries[i];
-                var piece = data.Slice((int)(from - offset), (int)(to - from));
-                bool owned = IsOwnedData(entry, bitmap);
-                bool whole = from == clusterStart && to == clusterStart + _clusterSize;
-                if (owned || whole || (fresh[i] && await ReadsAsZeroesAsync(entry, bitmap, clusterStart, ct).ConfigureAwait(false)))
+                if (direct[i])
                 {
+                    int run = 1;
+                    while (i + run < entries.Length && direct[i + run] && hosts[i + run] == hosts[i] + ((long)run << _clusterBits))
+                    {
+                        run++;
+                    }
+                    long to = Math.Min(end, (first + i + run) << _clusterBits);
                     _file.RaiseDebugEvent(DebugEvent.WriteAio);
-                    await _data.WriteAsync(hosts[i] + (from - clusterStart), piece, WriteFlags.None, ct).ConfigureAwait(false);
+                    await _data.WriteAsync(hosts[i] + (from - clusterStart), data.Slice((int)(from - offset), (int)(to - from)), dataFlags, ct).ConfigureAwait(false);
+                    for (int k = 0; k < run; k++)
+                    {
+                        _refcounts.MarkUsed(hosts[i + k] >> _clusterBits, 1);
+                    }
+                    i += run;
                 }
                 else
                 {
+                    long to = Math.Min(end, clusterStart + _clusterSize);
+                    var piece = data.Slice((int)(from - offset), (int)(to - from));
                     // Copy on write: the cluster's current guest view around the new bytes.
+                    scratch ??= ArrayPool<byte>.Shared.Rent(_clusterSize);
                     var cluster0 = scratch.AsMemory(0, _clusterSize);
                     _file.RaiseDebugEvent(DebugEvent.CowRead);
                     await ReadCurrentViewAsync(clusterStart, cluster0, from, to, ct).ConfigureAwait(false);
                     piece.CopyTo(cluster0[(int)(from - clusterStart)..]);
                     _file.RaiseDebugEvent(DebugEvent.CowWrite);
-                    await _data.WriteAsync(hosts[i], cluster0, WriteFlags.None, ct).ConfigureAwait(false);
+                    await _data.WriteAsync(hosts[i], cluster0, dataFlags, ct).ConfigureAwait(false);
+                    _refcounts.MarkUsed(hosts[i] >> _clusterBits, 1);
+                    i++;
                 }
-                _refcounts.MarkUsed(hosts[i] >> _clusterBits, 1);
             }
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(scratch);
+            if (scratch is not null)
+            {
+                ArrayPool<byte>.Shared.Return(scratch);
+            }
         }
     }
 

@@ -15,4 +15,10 @@ public enum WriteFlags
     /// unallocated clusters; drivers without <see cref="DriverLimits.SupportsCompressedWrites"/> refuse it.
     /// </summary>
     Compressed = 8,
+    /// <summary>
+    /// A hint for bulk copies that end with a flush (block jobs): the file layer starts writing
+    /// the data back to the disk at once, so the final flush finds little left to do. No
+    /// durability promise; drivers that cannot do it ignore it.
+    /// </summary>
+    WriteBehind = 16,
 }

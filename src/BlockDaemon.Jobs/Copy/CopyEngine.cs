@@ -149,7 +149,9 @@ public sealed class CopyEngine
             }
             else
             {
-                await _target.WriteAsync(chunk.Offset, memory, WriteFlags.None, ct).ConfigureAwait(false);
+                // Every job flushes its target before it depends on the copy (or goes READY):
+                // the disk can start on each chunk now instead of all of them in that flush.
+                await _target.WriteAsync(chunk.Offset, memory, WriteFlags.WriteBehind, ct).ConfigureAwait(false);
             }
             return null;
         }

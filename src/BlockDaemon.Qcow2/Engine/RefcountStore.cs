@@ -110,6 +110,7 @@ internal sealed class RefcountStore
     public async ValueTask<long> AllocateAsync(long count, CancellationToken ct)
     {
         long start = _freeHint;
+        long firstFree = -1;
         while (true)
         {
             long run = 0;
@@ -118,6 +119,10 @@ internal sealed class RefcountStore
                 if (c >= EndCluster || await GetAsync(c, ct).ConfigureAwait(false) == 0)
                 {
                     RefuseMetadata(c);
+                    if (firstFree < 0)
+                    {
+                        firstFree = c;
+                    }
                     run++;
                 }
                 else
@@ -145,10 +150,10 @@ internal sealed class RefcountStore
         {
             (_reservedStart, _reservedEnd) = (0, 0);
         }
-        if (count == 1 || start == _freeHint)
-        {
-            _freeHint = start + count;
-        }
+        // Everything the scan passed before its first free cluster is in use: the next scan
+        // starts there. (Only moving the hint when the run started at it left it at the first
+        // used cluster after open, and every multi-cluster allocation rescanned the whole image.)
+        _freeHint = firstFree == start ? start + count : firstFree;
         EndCluster = Math.Max(EndCluster, start + count);
         return start;
     }

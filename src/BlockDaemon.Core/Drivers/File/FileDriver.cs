@@ -71,10 +71,24 @@ public sealed partial class FileDriver : IBlockDriver
                 return;
             }
             await RandomAccess.WriteAsync(_handle, data, offset, ct).ConfigureAwait(false);
+            if ((flags & WriteFlags.WriteBehind) != 0)
+            {
+                StartWriteBack(offset, data.Length);
+            }
         }
         catch (IOException e)
         {
             throw IoError("write", e);
+        }
+    }
+
+    // Only starts the write-back of the range (the disk works while the copy goes on); a file
+    // system that cannot is no different from one that was not asked.
+    private void StartWriteBack(long offset, long length)
+    {
+        if (!Direct)
+        {
+            Native.SyncFileRange(_fd, offset, length, Native.SyncFileRangeWrite);
         }
     }
 

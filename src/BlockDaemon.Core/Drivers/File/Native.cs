@@ -15,6 +15,7 @@ internal static unsafe partial class Native
     public const int ENxio = 6;
     public const int EOpNotSupp = 95;
     public const int ENoSpc = 28;
+    public const uint SyncFileRangeWrite = 2;
     public const int FOfdGetLk = 36;
     public const int FOfdSetLk = 37;
     public const short FRdLck = 0;
@@ -50,6 +51,9 @@ internal static unsafe partial class Native
 
     [LibraryImport("libc", EntryPoint = "fallocate", SetLastError = true)]
     public static partial int Fallocate(int fd, int mode, long offset, long length);
+
+    [LibraryImport("libc", EntryPoint = "sync_file_range", SetLastError = true)]
+    public static partial int SyncFileRange(int fd, long offset, long length, uint flags);
 
     [LibraryImport("libc", EntryPoint = "fdatasync", SetLastError = true)]
     public static partial int Fdatasync(int fd);
