@@ -29,6 +29,7 @@ public sealed class CommandRegistry
         DirtyBitmapCommands.Register(registry);
         BlockdevMirrorCommand.Register(registry);
         DriveMirrorCommand.Register(registry);
+        BlockdevBackupCommand.Register(registry);
         return registry;
     }
 

@@ -68,6 +68,40 @@ public sealed class BlockCopyState
     /// </summary>
     public async ValueTask<long> CopyAsync(long offset, long length, CancellationToken ct)
     {
+        try
+        {
+            return await CopyCoreAsync(offset, length, ct).ConfigureAwait(false);
+        }
+        catch (SourceReadFailure e)
+        {
+            throw e.InnerException!;
+        }
+    }
+
+    /// <summary>
+    /// <see cref="CopyAsync"/> for a job, which must tell a failed read of the source from a
+    /// failed write of the target (BLOCK_JOB_ERROR's operation): the failure comes back, not thrown.
+    /// </summary>
+    public async ValueTask<(long Copied, Exception? Error, bool ReadFailed)> TryCopyAsync(long offset, long length, CancellationToken ct)
+    {
+        try
+        {
+            return (await CopyCoreAsync(offset, length, ct).ConfigureAwait(false), null, false);
+        }
+        catch (SourceReadFailure e)
+        {
+            return (0, e.InnerException, true);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            return (0, e, false);
+        }
+    }
+
+    private sealed class SourceReadFailure(Exception inner) : Exception(inner.Message, inner);
+
+    private async ValueTask<long> CopyCoreAsync(long offset, long length, CancellationToken ct)
+    {
         long start = offset / ClusterSize * ClusterSize;
         long end = Math.Min(Length, offset + length);
         long copied = 0;
@@ -204,9 +238,13 @@ public sealed class BlockCopyState
         }
         else
         {
-            done.SetException(failure is BlockException ? failure : new BlockException(BlockErrorKind.IoError, failure.Message, failure));
+            var inner = failure is SourceReadFailure read ? read.InnerException! : failure;
+            done.SetException(inner is BlockException ? inner : new BlockException(BlockErrorKind.IoError, inner.Message, inner));
         }
     }
+
+    private bool IsZeroCluster(ReadOnlySpan<byte> data, int at) =>
+        data.Slice(at, (int)Math.Min(ClusterSize, data.Length - at)).IndexOfAnyExcept((byte)0) < 0;
 
     private async ValueTask CopyRunAsync(long offset, long length, CancellationToken ct)
     {
@@ -215,14 +253,33 @@ public sealed class BlockCopyState
         {
             int piece = (int)Math.Min(length - done, buffer.Memory.Length);
             var memory = buffer.Memory[..piece];
-            await _source.ReadAsync(offset + done, memory, ct).ConfigureAwait(false);
-            if (memory.Span.IndexOfAnyExcept((byte)0) < 0)
+            try
             {
-                await _target.WriteZeroesAsync(offset + done, piece, WriteFlags.None, ct).ConfigureAwait(false);
+                await _source.ReadAsync(offset + done, memory, ct).ConfigureAwait(false);
             }
-            else
+            catch (Exception e) when (e is not OperationCanceledException)
             {
-                await _target.WriteAsync(offset + done, memory, Compress ? WriteFlags.Compressed : WriteFlags.None, ct).ConfigureAwait(false);
+                throw new SourceReadFailure(e);
+            }
+            // Cluster by cluster, zeroes go out as write-zeroes (qsd asks block status for the
+            // same), so the target stays sparse where the source reads as zeroes.
+            for (int at = 0; at < piece;)
+            {
+                bool zero = IsZeroCluster(memory.Span, at);
+                int run = at;
+                while (run < piece && IsZeroCluster(memory.Span, run) == zero)
+                {
+                    run += (int)Math.Min(ClusterSize, piece - run);
+                }
+                if (zero)
+                {
+                    await _target.WriteZeroesAsync(offset + done + at, run - at, WriteFlags.None, ct).ConfigureAwait(false);
+                }
+                else
+                {
+                    await _target.WriteAsync(offset + done + at, memory[at..run], Compress ? WriteFlags.Compressed : WriteFlags.None, ct).ConfigureAwait(false);
+                }
+                at = run;
             }
             done += piece;
         }
