@@ -127,6 +127,17 @@ public sealed partial class Qcow2Driver
         await GrowFileForAllocationsAsync(ct).ConfigureAwait(false);
 
         byte[] scratch = ArrayPool<byte>.Shared.Rent(_clusterSize);
+        long runHost = 0, runData = 0, runLength = 0;
+        async ValueTask FlushRunAsync()
+        {
+            if (runLength == 0)
+            {
+                return;
+            }
+            _file.RaiseDebugEvent(DebugEvent.WriteAio);
+            await _data.WriteAsync(runHost, data.Slice((int)runData, (int)runLength), WriteFlags.None, ct).ConfigureAwait(false);
+            runLength = 0;
+        }
         try
         {
             for (int i = 0; i < entries.Length; i++)
@@ -141,11 +152,21 @@ public sealed partial class Qcow2Driver
                 bool whole = from == clusterStart && to == clusterStart + _clusterSize;
                 if (owned || whole || (fresh[i] && await ReadsAsZeroesAsync(entry, bitmap, clusterStart, ct).ConfigureAwait(false)))
                 {
-                    _file.RaiseDebugEvent(DebugEvent.WriteAio);
-                    await _data.WriteAsync(hosts[i] + (from - clusterStart), piece, WriteFlags.None, ct).ConfigureAwait(false);
+                    // Pieces that follow each other on the host go out as one write (one write_aio, as qsd).
+                    long host = hosts[i] + (from - clusterStart);
+                    if (runLength > 0 && runHost + runLength == host)
+                    {
+                        runLength += to - from;
+                    }
+                    else
+                    {
+                        await FlushRunAsync().ConfigureAwait(false);
+                        (runHost, runData, runLength) = (host, from - offset, to - from);
+                    }
                 }
                 else
                 {
+                    await FlushRunAsync().ConfigureAwait(false);
                     // Copy on write: the cluster's current guest view around the new bytes.
                     var cluster0 = scratch.AsMemory(0, _clusterSize);
                     _file.RaiseDebugEvent(DebugEvent.CowRead);
@@ -156,6 +177,7 @@ public sealed partial class Qcow2Driver
                 }
                 _refcounts.MarkUsed(hosts[i] >> _clusterBits, 1);
             }
+            await FlushRunAsync().ConfigureAwait(false);
         }
         finally
         {

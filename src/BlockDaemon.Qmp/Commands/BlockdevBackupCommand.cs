@@ -50,6 +50,24 @@ internal sealed class BackupStart
     public static async ValueTask<BackupStart> PrepareAsync(CommandContext context, JsonObject arguments, BlockNode bs, BlockNode target, bool ownsTarget = false)
     {
         var (options, bitmap) = Validate(context, arguments, bs, target);
+        // bdrv_cbw_append, then block_job_create, checked before anything changes.
+        string? filterName = arguments["filter-node-name"]?.GetValue<string>();
+        if (filterName is not null)
+        {
+            try
+            {
+                context.Graph.CheckNewNodeName(filterName);
+            }
+            catch (BlockException e)
+            {
+                throw QmpException.Generic($"Could not create node: {e.Message}");
+            }
+        }
+        long cluster = Core.Drivers.CopyBeforeWrite.CopyBeforeWriteDriver.CopyClusterSize(target);
+        if (options.MaxChunk != 0 && options.MaxChunk < cluster)
+        {
+            throw QmpException.Generic($"Required max-chunk ({options.MaxChunk}) is less than backup cluster size ({cluster})");
+        }
         string jobId = arguments["job-id"]?.GetValue<string>() ?? bs.NodeName;
         try
         {
@@ -63,18 +81,6 @@ internal sealed class BackupStart
         if (speed < 0)
         {
             throw QmpException.Generic("Parameter 'speed' expects a non-negative value");
-        }
-        string? filterName = arguments["filter-node-name"]?.GetValue<string>();
-        if (filterName is not null)
-        {
-            try
-            {
-                context.Graph.CheckNewNodeName(filterName);
-            }
-            catch (BlockException e)
-            {
-                throw QmpErrors.From(e);
-            }
         }
         if (bitmap is not null)
         {
@@ -99,11 +105,6 @@ internal sealed class BackupStart
                 cbw.Set("bitmap", reference);
             }
             filter = await context.Graph.InsertFilterAsync(cbw, bs).ConfigureAwait(false);
-            long cluster = ((Core.Drivers.CopyBeforeWrite.CopyBeforeWriteDriver)filter.Driver).State.ClusterSize;
-            if (options.MaxChunk != 0 && options.MaxChunk < cluster)
-            {
-                throw QmpException.Generic($"Required max-chunk ({options.MaxChunk}) is less than backup cluster size ({cluster})");
-            }
             var driver = new BackupJob(context.Graph, BlockJobCommands.EventsFor(context), bs, target, filter, bitmap, options)
             {
                 OwnsTarget = ownsTarget,
@@ -219,7 +220,8 @@ internal sealed class BackupStart
         }
         if (compress && !target.Driver.Limits.SupportsCompressedWrites)
         {
-            throw QmpException.Generic($"Compression is not supported for this drive {target.NodeName}");
+            // qsd names the target's device, which a storage daemon's nodes do not have.
+            throw QmpException.Generic("Compression is not supported for this drive ");
         }
         Check(bs.CheckNotBlocked);
         Check(target.CheckNotBlocked);
