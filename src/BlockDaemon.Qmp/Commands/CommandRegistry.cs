@@ -30,6 +30,7 @@ public sealed class CommandRegistry
         BlockdevMirrorCommand.Register(registry);
         DriveMirrorCommand.Register(registry);
         BlockdevBackupCommand.Register(registry);
+        DriveBackupCommand.Register(registry);
         return registry;
     }
 

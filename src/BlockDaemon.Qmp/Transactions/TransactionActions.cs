@@ -16,6 +16,7 @@ public static class TransactionActions
         ["blockdev-snapshot-sync"] = (tx, data) => ExternalSnapshotAction.FromBlockdevSnapshotSync(tx, data),
         ["blockdev-snapshot-internal-sync"] = (tx, data) => new InternalSnapshotAction(tx, data),
         ["blockdev-backup"] = (tx, data) => new BlockdevBackupAction(tx, data),
+        ["drive-backup"] = (tx, data) => new DriveBackupAction(tx, data),
     };
 
     public static IEnumerable<string> Types => Factories.Keys;
