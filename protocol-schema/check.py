@@ -46,6 +46,7 @@ NARROWED_ENUMS = {
     "SocketAddressType": "blockd listens on Unix and TCP sockets only (no vsock, no passed fds)",
     "BlockExportType": "blockd exports through NBD only",
     "TransactionActionKind": "lists only the transaction actions blockd implements",
+    "ObjectType": "lists only the object types blockd has (secrets, TLS credentials, authz-simple, iothread)",
 }
 OMITTED_VARIANTS = {
     "ImageInfoSpecific": "blockd implements qcow2 only and never emits the "
@@ -61,7 +62,6 @@ OMITTED_MEMBERS = {
     "BlockdevCreateOptionsQcow2": ({"encrypt"}, "blockd creates no encrypted images"),
     "InetSocketAddress": ({"mptcp"}, "blockd opens plain TCP sockets, not multipath TCP"),
     "UnixSocketAddress": ({"abstract", "tight"}, "blockd binds file-system sockets only"),
-    "BlockdevOptionsNbd": ({"x-dirty-bitmap"}, "blockd's NBD client reads no dirty bitmaps"),
     "BlockExportOptions": ({"fixed-iothread", "iothread"}, "blockd has no iothreads: I/O runs on the thread pool"),
     "q_obj_block-stream-arg": ({"filter-node-name"}, "blockd's stream job inserts no copy-on-read filter node yet"),
     "q_obj_block-commit-arg": ({"filter-node-name"}, "blockd's commit job inserts no commit_top filter node yet"),

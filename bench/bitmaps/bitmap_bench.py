@@ -11,6 +11,11 @@ Workloads (each daemon started the same way, the two taking turns, median of --r
   merge-1t    block-dirty-bitmap-merge of a bitmap with its first 16 GiB dirty into an empty
               one on a 1 TiB null-co node at 64 KiB granularity (16 Mi bits), one QMP round trip.
   clear-1t    block-dirty-bitmap-clear of the merged bitmap.
+  dense       the same on bitmaps with many dirty bits: `full` (all 16 Mi bits set) and
+              `scattered` (one bit in every 64, so every word is non-zero), each merged into an
+              empty bitmap and cleared again; then as transactions: libvirt's pull-backup bitmap
+              (add a disabled bitmap and merge both into it) and a clear (which keeps the old
+              bits for undo). One QMP round trip per figure, median of 5.
   persist-N   like write-N, but on a qcow2 image (cache.direct=off) with N persistent bitmaps,
               written twice: once fresh (blockd writes each first bit ahead) and once again.
 
@@ -166,6 +171,72 @@ def run_bitmap_ops(binary, workdir, repeats):
         daemon.stop()
 
 
+def timed(action):
+    start = time.monotonic()
+    action()
+    return time.monotonic() - start
+
+
+def run_dense_ops(binary, workdir, repeats):
+    """Merge and clear of 16 Mi-bit bitmaps with many dirty bits, as commands and in transactions."""
+    daemon = Daemon(binary, workdir, os.path.basename(binary),
+                    "driver=null-co,node-name=disk,size=1099511627776", export=True)
+    try:
+        q = daemon.qmp
+        # Every bit set, cheaply: a 2 GiB-granularity bitmap gets all its 512 bits from 512
+        # small writes, then a merge spreads them over a 64 KiB one (both daemons merge across
+        # granularities).
+        q.execute("block-dirty-bitmap-add", node="disk", name="coarse", granularity=1 << 31)
+        writes = []
+        for i in range(512):
+            writes += ["-c", f"write {i << 31} 512"]
+        subprocess.run(["qemu-io", "-f", "raw", *writes, daemon.uri], check=True, timeout=600,
+                       stdout=subprocess.DEVNULL)
+        q.execute("block-dirty-bitmap-add", node="disk", name="full", granularity=GRANULARITY, disabled=True)
+        q.execute("block-dirty-bitmap-merge", node="disk", target="full", bitmaps=["coarse"])
+        q.execute("block-dirty-bitmap-remove", node="disk", name="coarse")
+        # One dirty granule in every 64 (every 4 MiB): every word of the bitmap is non-zero, so
+        # no summary level can skip any of it.
+        q.execute("block-dirty-bitmap-add", node="disk", name="scattered", granularity=GRANULARITY)
+        subprocess.run(["qemu-img", "bench", "-f", "raw", "-w", "-q", "-c", str(1 << 18), "-d", "32",
+                        "-s", "512", "-S", str(4 << 20), daemon.uri], check=True, timeout=1200,
+                       stdout=subprocess.DEVNULL)
+        q.execute("block-dirty-bitmap-disable", node="disk", name="scattered")
+        counts = {b["name"]: b["count"] for node in q.execute("query-named-block-nodes", flat=True)
+                  if node["node-name"] == "disk" for b in node.get("dirty-bitmaps", [])}
+        # A daemon that did not record what the workload assumes is reported, not timed.
+        if counts.get("full") != 1 << 40 or counts.get("scattered") != (1 << 18) * GRANULARITY:
+            raise RuntimeError(f"{binary}: unexpected bitmap counts {counts}")
+        q.execute("block-dirty-bitmap-add", node="disk", name="target", granularity=GRANULARITY, disabled=True)
+        rows = {}
+
+        def add(name, value):
+            rows.setdefault(name, []).append(value)
+
+        def transaction(*actions):
+            q.execute("transaction", actions=[{"type": t, "data": d} for t, d in actions])
+
+        for _ in range(repeats):
+            for source in ("full", "scattered"):
+                q.execute("block-dirty-bitmap-clear", node="disk", name="target")
+                add(f"merge-1t {source}", timed(lambda: q.execute(
+                    "block-dirty-bitmap-merge", node="disk", target="target", bitmaps=[source])))
+                add(f"clear-1t {source}", timed(lambda: q.execute(
+                    "block-dirty-bitmap-clear", node="disk", name="target")))
+            # libvirt's pull-backup bitmap: a new disabled bitmap merged from two checkpoints.
+            add("tx add+merge-1t full+scattered", timed(lambda: transaction(
+                ("block-dirty-bitmap-add", {"node": "disk", "name": "tmp", "disabled": True}),
+                ("block-dirty-bitmap-merge", {"node": "disk", "target": "tmp", "bitmaps": ["full", "scattered"]}))))
+            q.execute("block-dirty-bitmap-remove", node="disk", name="tmp")
+            # A clear inside a transaction keeps the old bits for undo.
+            q.execute("block-dirty-bitmap-merge", node="disk", target="target", bitmaps=["full"])
+            add("tx clear-1t full", timed(lambda: transaction(
+                ("block-dirty-bitmap-clear", {"node": "disk", "name": "target"}))))
+        return {name: statistics.median(values) for name, values in rows.items()}
+    finally:
+        daemon.stop()
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--blockd", required=True)
@@ -174,6 +245,8 @@ def main():
     parser.add_argument("--count", type=int, default=100000, help="4 KiB writes per write run")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--json")
+    parser.add_argument("--only", choices=("write", "persist", "ops", "dense"), action="append",
+                        help="run only these workload groups (repeatable; default all)")
     args = parser.parse_args()
     if args.quick:
         args.reps, args.count = 1, 5000
@@ -190,18 +263,25 @@ def main():
     try:
         for rep in range(args.reps):
             for side, binary in (daemons.items() if rep % 2 == 0 else reversed(list(daemons.items()))):
-                for n in (0, 1, 16):
+                def wanted(group):
+                    return not args.only or group in args.only
+
+                for n in (0, 1, 16) if wanted("write") else ():
                     record(f"write-{n} ({args.count} x 4 KiB)", side, run_write(binary, workdir, n, args.count, False, None))
-                for n in (1, 16):
+                for n in (1, 16) if wanted("persist") else ():
                     image = os.path.join(workdir, f"{side}.qcow2")
                     subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", image, "1G"], check=True)
                     first, again = run_write(binary, workdir, n, args.count // 4, True, image)
                     record(f"persist-{n} fresh ({args.count // 4} x 4 KiB)", side, first)
                     record(f"persist-{n} again ({args.count // 4} x 4 KiB)", side, again)
                     os.unlink(image)
-                merge, clear = run_bitmap_ops(binary, workdir, 5)
-                record("merge-1t (16 Mi bits)", side, merge)
-                record("clear-1t (16 Mi bits)", side, clear)
+                if wanted("ops"):
+                    merge, clear = run_bitmap_ops(binary, workdir, 5)
+                    record("merge-1t (16 Mi bits)", side, merge)
+                    record("clear-1t (16 Mi bits)", side, clear)
+                if wanted("dense"):
+                    for name, value in run_dense_ops(binary, workdir, 5).items():
+                        record(name, side, value)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

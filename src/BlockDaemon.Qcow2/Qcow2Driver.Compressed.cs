@@ -64,8 +64,17 @@ public sealed partial class Qcow2Driver
                     $"Compressed writes cannot overwrite allocated data (guest offset {guestCluster << _clusterBits})");
             }
             long host = await AllocateCompressedBytesAsync(packed.Length, ct).ConfigureAwait(false);
-            await _file.EnsureLengthAsync(_refcounts.EndCluster << _clusterBits, ct).ConfigureAwait(false);
-            await _file.WriteAsync(host, packed, WriteFlags.None, ct).ConfigureAwait(false);
+            try
+            {
+                await _file.EnsureLengthAsync(_refcounts.EndCluster << _clusterBits, ct).ConfigureAwait(false);
+                await _file.WriteAsync(host, packed, WriteFlags.None, ct).ConfigureAwait(false);
+            }
+            catch
+            {
+                // Unmapped, so the reference this write took goes back now (else it leaks).
+                await _refcounts.AddAsync(host >> _clusterBits, -1, CancellationToken.None).ConfigureAwait(false);
+                throw;
+            }
             _decompressedCluster = null;
             await SetMappingAsync(guestCluster, entry, TableEntries.MakeCompressed((ulong)host, packed.Length, _clusterBits), 0, ct).ConfigureAwait(false);
         }

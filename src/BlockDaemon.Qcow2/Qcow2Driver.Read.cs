@@ -253,10 +253,12 @@ public sealed partial class Qcow2Driver
     public async ValueTask<BlockStatus> BlockStatusAsync(long offset, long length, CancellationToken ct)
     {
         List<Extent> extents;
+        bool metadataPreallocated;
         await _lock.WaitAsync(ct).ConfigureAwait(false);
         try
         {
             _map.Cache.BeginOperation();
+            metadataPreallocated = await IsMetadataPreallocatedAsync(ct).ConfigureAwait(false);
             // One L2 table's worth at most: enough to answer, cheap to resolve.
             long span = Math.Min(length, ((long)_map.EntriesPerTable << _clusterBits) - (offset & (((long)_map.EntriesPerTable << _clusterBits) - 1)));
             extents = await ResolveAsync(offset, span, ct).ConfigureAwait(false);
@@ -279,6 +281,10 @@ public sealed partial class Qcow2Driver
             run += extents[i].Length;
         }
         bool mapped = first.Kind == ExtentKind.Data || (first.Kind != ExtentKind.Compressed && first.HostOffset != 0);
+        if (mapped && first.Kind == ExtentKind.Data && metadataPreallocated)
+        {
+            flags |= BlockStatusFlags.Recurse;
+        }
         return mapped ? new BlockStatus(run, flags, (long)first.HostOffset, _data.Node) : new BlockStatus(run, flags);
     }
 }

@@ -104,6 +104,62 @@ public sealed partial class Qcow2Driver
         }
         var hosts = new long[entries.Length];
         var fresh = new bool[entries.Length];
+        // Which entries got a new host cluster, and how many mappings already point at theirs:
+        // if the write fails, the new clusters nobody references yet are given back.
+        var allocated = new bool[entries.Length];
+        int mapped = 0;
+        try
+        {
+            await WriteAllocatedAsync(offset, data, first, entries, hosts, fresh, allocated, ct).ConfigureAwait(false);
+            for (; mapped < entries.Length; mapped++)
+            {
+                await SetMappingAsync(first + mapped, entries[mapped].Entry, (ulong)hosts[mapped] | TableEntries.Copied,
+                    _map.ExtendedL2 ? TableEntries.MakeBitmap(AllSubclusters, 0) : 0, ct).ConfigureAwait(false);
+            }
+        }
+        catch
+        {
+            await ReleaseUnmappedAsync(hosts, allocated, mapped).ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Gives back the clusters a failed allocating write took and never mapped. Nothing on disk
+    /// or in a cached table points at them, so their references drop at once (not after a
+    /// flush). They may hold part of the failed write: they stop counting as fresh, so their
+    /// next user fills them. Failing here only leaves a leak (what 'qemu-img check -r leaks'
+    /// repairs); the write's own error is what the caller must see.
+    /// </summary>
+    private async ValueTask ReleaseUnmappedAsync(long[] hosts, bool[] allocated, int mapped)
+    {
+        if (HasDataFile)
+        {
+            return;
+        }
+        for (int i = mapped; i < hosts.Length; i++)
+        {
+            if (!allocated[i])
+            {
+                continue;
+            }
+            long cluster = hosts[i] >> _clusterBits;
+            _refcounts.MarkUsed(cluster, 1);
+            try
+            {
+                await _refcounts.AddAsync(cluster, -1, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is IOException or BlockDaemon.Core.Errors.BlockException)
+            {
+                return;
+            }
+        }
+    }
+
+    private async ValueTask WriteAllocatedAsync(long offset, ReadOnlyMemory<byte> data, long first, (ulong Entry, ulong Bitmap)[] entries,
+        long[] hosts, bool[] fresh, bool[] allocated, CancellationToken ct)
+    {
+        long end = offset + data.Length;
         for (int i = 0; i < entries.Length;)
         {
             if (ReusableHost(entries[i].Entry, entries[i].Bitmap) is { } reuse)
@@ -121,6 +177,7 @@ public sealed partial class Qcow2Driver
             {
                 hosts[i + k] = (start + k) << _clusterBits;
                 fresh[i + k] = _refcounts.IsFresh(start + k) && !HasDataFile;
+                allocated[i + k] = true;
             }
             i += run;
         }
@@ -182,11 +239,6 @@ public sealed partial class Qcow2Driver
         finally
         {
             ArrayPool<byte>.Shared.Return(scratch);
-        }
-        for (int i = 0; i < entries.Length; i++)
-        {
-            await SetMappingAsync(first + i, entries[i].Entry, (ulong)hosts[i] | TableEntries.Copied,
-                _map.ExtendedL2 ? TableEntries.MakeBitmap(AllSubclusters, 0) : 0, ct).ConfigureAwait(false);
         }
     }
 

@@ -18,7 +18,6 @@ internal sealed class OptionExecutor(QmpServer server, TextWriter stdout)
 {
     private readonly Dictionary<string, ChardevOption> _chardevs = new(StringComparer.Ordinal);
     private readonly HashSet<string> _chardevsInUse = new(StringComparer.Ordinal);
-    private readonly HashSet<string> _objects = new(StringComparer.Ordinal);
 
     // The user-creatable object types qsd 7.2 knows; others are refused in qsd's words.
     private static readonly HashSet<string> KnownQomTypes = new(StringComparer.Ordinal)
@@ -27,6 +26,9 @@ internal sealed class OptionExecutor(QmpServer server, TextWriter stdout)
         "secret_keyring", "throttle-group", "tls-cipher-suites", "tls-creds-anon", "tls-creds-psk",
         "tls-creds-x509",
     };
+
+    // The ones blockd has (the schema's ObjectType), in the order qsd lists them.
+    private static readonly string[] SupportedQomTypes = ["authz-simple", "iothread", "secret", "tls-creds-psk", "tls-creds-x509"];
 
     /// <summary>Set when an option asked for a listing and an exit code instead of a running daemon.</summary>
     public int? ExitCode { get; private set; }
@@ -97,12 +99,10 @@ internal sealed class OptionExecutor(QmpServer server, TextWriter stdout)
                 AddMonitor(monitor);
                 break;
             case ObjectOption obj:
-                AddObject(obj);
+                await AddObjectAsync(obj).ConfigureAwait(false);
                 break;
             case ObjectHelpOption help:
-                stdout.WriteLine(help.QomType is "iothread"
-                    ? "iothread options:\n  poll-grow=<int>\n  poll-max-ns=<int>\n  poll-shrink=<int>\n  aio-max-batch=<int>"
-                    : "List of user creatable objects:\n  iothread");
+                stdout.WriteLine(ObjectHelp.For(help.QomType));
                 ExitCode = 0;
                 break;
             case PrintHelpOption print:
@@ -166,10 +166,11 @@ internal sealed class OptionExecutor(QmpServer server, TextWriter stdout)
         }
     }
 
-    // iothread objects are accepted for command-line compatibility: blockd's I/O runs on the
-    // thread pool, so an iothread names a scheduling hint it has no use for. tls-creds-x509
-    // objects are kept for NBD; tls-creds-psk is refused (.NET's TLS has no pre-shared keys).
-    private void AddObject(ObjectOption obj)
+    // --object is object-add (qsd's user_creatable_add_qapi): iothread objects are accepted for
+    // command-line compatibility (blockd's I/O runs on the thread pool); secrets, TLS credentials
+    // and authz-simple objects are kept for NBD. Types qsd knows but blockd does not have are
+    // refused by name before the schema sees them.
+    private Task AddObjectAsync(ObjectOption obj)
     {
         string? id = obj.Properties["id"]?.GetValue<string>();
         if (id is null)
@@ -180,18 +181,15 @@ internal sealed class OptionExecutor(QmpServer server, TextWriter stdout)
         {
             throw new StartupException(obj.Location, $"Parameter 'qom-type' does not accept value '{obj.QomType}'");
         }
-        if (obj.QomType is not ("iothread" or "tls-creds-x509"))
+        if (!SupportedQomTypes.Contains(obj.QomType))
         {
-            throw new StartupException(obj.Location, $"Object type '{obj.QomType}' is not supported by blockd (supported: iothread, tls-creds-x509)");
+            throw new StartupException(obj.Location, $"Object type '{obj.QomType}' is not supported by blockd (supported: {string.Join(", ", SupportedQomTypes)})");
         }
-        if (!_objects.Add(id))
+        var arguments = new JsonObject { ["qom-type"] = obj.QomType };
+        foreach (var (name, value) in obj.Properties)
         {
-            throw new StartupException(obj.Location, $"attempt to add duplicate property '{id}' to object (type 'container')");
+            arguments[name] = value?.DeepClone();
         }
-        if (obj.QomType == "tls-creds-x509")
-        {
-            // TLS credentials for the NBD server and the nbd client driver, loaded now as qemu does.
-            server.Exports.TlsCredentials[id] = TlsCredentialsObject.Create(id, obj.Properties, obj.FromKeyval);
-        }
+        return RunCommandAsync("ObjectOptions", arguments, obj.FromKeyval, ObjectCommands.Add);
     }
 }

@@ -186,9 +186,9 @@ public sealed partial class BlockNode
             return;
         }
         // As qsd: a discard the node would pass on marks its whole range, even edges it keeps.
-        MarkDirtyBitmaps(offset, length);
         if (end <= start)
         {
+            MarkDirtyBitmaps(offset, length);
             return;
         }
         var request = await Requests.BeginAsync(start, end - start, serialising: false, ct).ConfigureAwait(false);
@@ -198,6 +198,9 @@ public sealed partial class BlockNode
             return;
         }
         using var tracked = request;
+        // Marked once admitted, like writes: a discard held by a drain (a checkpoint transaction)
+        // takes effect after that point, so it belongs to the bitmaps that record after it.
+        MarkDirtyBitmaps(offset, length);
         try
         {
             await Driver.DiscardAsync(start, end - start, ct).ConfigureAwait(false);
@@ -277,22 +280,50 @@ public sealed partial class BlockNode
         return await RefineWithHostAsync(status, ct).ConfigureAwait(false);
     }
 
-    // As QEMU's bdrv_co_block_status: data a format maps into another node reads as zeroes
-    // where that node has a hole (a preallocated, never written cluster) or ends.
+    // As QEMU's bdrv_co_block_status: only where the driver asks (Recurse, a metadata-preallocated
+    // qcow2) is the node below a data range consulted, and its holes, or its end, then read as
+    // zeroes. Everywhere else data stays data whatever the host file holds under it, which is
+    // what qsd's NBD maps and qemu-img map report.
     private async ValueTask<BlockStatus> RefineWithHostAsync(BlockStatus status, CancellationToken ct)
     {
-        if (status.HostNode is not { } host || host == this
+        if ((status.Flags & BlockStatusFlags.Recurse) == 0)
+        {
+            return status;
+        }
+        status = status with { Flags = status.Flags & ~BlockStatusFlags.Recurse };
+        if (status.HostNode is not { } host || host == this || status.HostOffset < 0
             || (status.Flags & (BlockStatusFlags.Data | BlockStatusFlags.Zero)) != BlockStatusFlags.Data)
         {
             return status;
         }
-        if (status.HostOffset >= host.Length)
+        long hostLength = host.Length;
+        if (status.HostOffset >= hostLength)
         {
+            // A format may map bytes past the end of its file; they read as zeroes.
             return status with { Flags = status.Flags | BlockStatusFlags.Zero };
         }
-        long span = Math.Min(status.Length, host.Length - status.HostOffset);
-        var below = await host.BlockStatusAsync(status.HostOffset, span, ct).ConfigureAwait(false);
-        return below.Length <= 0 ? status : status with { Length = below.Length, Flags = status.Flags | (below.Flags & BlockStatusFlags.Zero) };
+        long span = Math.Min(status.Length, hostLength - status.HostOffset);
+        BlockStatus below;
+        try
+        {
+            below = await host.BlockStatusAsync(status.HostOffset, span, ct).ConfigureAwait(false);
+        }
+        catch (BlockException)
+        {
+            // The answer below is extra information; without it the range is still data.
+            return status;
+        }
+        if (below.Length <= 0)
+        {
+            return status;
+        }
+        bool reachesEnd = status.HostOffset + below.Length >= hostLength;
+        if (reachesEnd && (below.Flags & BlockStatusFlags.Zero) != 0)
+        {
+            // A hole up to the file's end reads as zeroes beyond it too: the whole range is zero.
+            return status with { Flags = status.Flags | BlockStatusFlags.Zero };
+        }
+        return status with { Length = below.Length, Flags = status.Flags | (below.Flags & BlockStatusFlags.Zero) };
     }
 
     internal async ValueTask TruncateAsync(long length, CancellationToken ct)

@@ -32,10 +32,10 @@ public sealed partial class BlockNode : IBlockParent
     /// <summary>Created by blockdev-add (or --blockdev) itself, so blockdev-del may remove it.</summary>
     public bool MonitorOwned { get; internal set; }
 
-    public NodeOptions Common { get; }
+    public NodeOptions Common { get; internal set; }
 
     /// <summary>The options the node was opened with, children included, for json: file names.</summary>
-    public OptionDict FullOptions { get; }
+    public OptionDict FullOptions { get; internal set; }
 
     /// <summary>Creation order, for listings and graph dumps.</summary>
     public long Serial { get; }

@@ -10,6 +10,12 @@ public enum BlockStatusFlags
     Zero = 2,
     /// <summary>The range is allocated in this layer (not from a backing file).</summary>
     Allocated = 4,
+    /// <summary>
+    /// Ask the host node whether the mapped bytes are a hole (QEMU's BDRV_BLOCK_RECURSE): set by
+    /// a format driver only where it cannot tell itself, consumed by the generic layer, never
+    /// seen by callers of a node's block status.
+    /// </summary>
+    Recurse = 8,
 }
 
 /// <summary>

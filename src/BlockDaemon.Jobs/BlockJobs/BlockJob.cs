@@ -105,19 +105,21 @@ public abstract class BlockJob : JobDriver, ICopyJob
 
     public override void UserResume(Job job) => IoStatus = IoStatus.Ok;
 
-    public override ValueTask CleanAsync(Job job)
+    public override async ValueTask CleanAsync(Job job)
     {
         foreach (var node in _blocked)
         {
             node.RemoveBlocker(BlockerReason);
         }
         _blocked.Clear();
-        foreach (var user in _users)
-        {
-            Graph.DetachUser(user);
-        }
+        var users = _users.ToList();
         _users.Clear();
-        return ValueTask.CompletedTask;
+        foreach (var user in users)
+        {
+            // The job may hold the last reference to a node nobody owns (the blockdev-snapshot-sync
+            // overlay an active commit just folded away): it closes now, as in QEMU.
+            await Graph.ReleaseUserAsync(user).ConfigureAwait(false);
+        }
     }
 
     public override void OnPending(Job job) => Events.Pending(Type.ToQapi(), job.Id!);

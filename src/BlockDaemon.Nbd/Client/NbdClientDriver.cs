@@ -94,7 +94,13 @@ public sealed class NbdClientDriver : IBlockDriver
             throw NbdClientErrors.ConnectionLost("the server sent no base:allocation extent");
         }
         long extentLength = Math.Min(extent.Length, query);
-        var allocation = (NbdAllocationFlags)extent.Flags;
+        uint flags = extent.Flags;
+        if (_connection.Options.AllocationDepth && flags > 2)
+        {
+            // As qemu: a depth read through x-dirty-bitmap keeps only the two bits block status has.
+            flags = 2;
+        }
+        var allocation = (NbdAllocationFlags)flags;
         var status = (allocation & NbdAllocationFlags.Hole) == 0 ? BlockStatusFlags.Data | BlockStatusFlags.Allocated : BlockStatusFlags.None;
         if ((allocation & NbdAllocationFlags.Zero) != 0)
         {

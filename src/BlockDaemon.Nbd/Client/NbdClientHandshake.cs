@@ -11,7 +11,8 @@ namespace BlockDaemon.Nbd.Client;
 
 /// <summary>
 /// The client side of the fixed newstyle handshake, as qemu's nbd driver runs it:
-/// STRUCTURED_REPLY, SET_META_CONTEXT base:allocation, then GO with a block size request.
+/// STRUCTURED_REPLY, SET_META_CONTEXT base:allocation (or the context x-dirty-bitmap names), then
+/// GO with a block size request.
 /// </summary>
 public static class NbdClientHandshake
 {
@@ -21,7 +22,8 @@ public static class NbdClientHandshake
     /// Negotiates on <paramref name="stream"/>; with <paramref name="tls"/> it first upgrades
     /// with STARTTLS and goes on over TLS. Returns the stream to use from then on.
     /// </summary>
-    public static async ValueTask<(NbdExportInfo Info, Stream Stream)> RunAsync(Stream stream, string exportName, NbdTlsCredentials? tls, string? tlsHostname, CancellationToken ct)
+    public static async ValueTask<(NbdExportInfo Info, Stream Stream)> RunAsync(Stream stream, string exportName, NbdTlsCredentials? tls, string? tlsHostname, CancellationToken ct,
+        string? metaContext = null)
     {
         // S: 64 bits NBDMAGIC; 64 bits IHAVEOPT; 16 bits handshake flags
         byte[] greeting = new byte[18];
@@ -46,7 +48,7 @@ public static class NbdClientHandshake
             stream = await StartTlsAsync(stream, tls, tlsHostname!, ct).ConfigureAwait(false);
         }
         bool structured = await NegotiateStructuredRepliesAsync(stream, ct).ConfigureAwait(false);
-        uint? contextId = structured ? await SetAllocationContextAsync(stream, exportName, ct).ConfigureAwait(false) : null;
+        uint? contextId = structured ? await SetAllocationContextAsync(stream, exportName, metaContext ?? AllocationContext, ct).ConfigureAwait(false) : null;
         return (await GoAsync(stream, exportName, structured, contextId, ct).ConfigureAwait(false), stream);
     }
 
@@ -80,10 +82,10 @@ public static class NbdClientHandshake
         return reply.Type == NbdOptionReplyType.Ack;
     }
 
-    private static async ValueTask<uint?> SetAllocationContextAsync(Stream stream, string exportName, CancellationToken ct)
+    private static async ValueTask<uint?> SetAllocationContextAsync(Stream stream, string exportName, string context, CancellationToken ct)
     {
         byte[] name = Encoding.UTF8.GetBytes(exportName);
-        byte[] query = Encoding.UTF8.GetBytes(AllocationContext);
+        byte[] query = Encoding.UTF8.GetBytes(context);
         byte[] data = new byte[4 + name.Length + 4 + 4 + query.Length];
         BinaryPrimitives.WriteUInt32BigEndian(data, (uint)name.Length);
         name.CopyTo(data, 4);
@@ -96,7 +98,7 @@ public static class NbdClientHandshake
         {
             var (reply, payload) = await ReadReplyAsync(stream, NbdOption.SetMetaContext, ct).ConfigureAwait(false);
             if (reply.Type == NbdOptionReplyType.MetaContext && payload.Length >= 4
-                && Encoding.UTF8.GetString(payload, 4, payload.Length - 4) == AllocationContext)
+                && Encoding.UTF8.GetString(payload, 4, payload.Length - 4) == context)
             {
                 id = BinaryPrimitives.ReadUInt32BigEndian(payload);
             }

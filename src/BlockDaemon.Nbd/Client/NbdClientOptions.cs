@@ -13,6 +13,15 @@ public sealed record NbdClientOptions(EndPoint Server, string ExportName, TimeSp
     /// <summary>Client credentials: the connection upgrades with NBD_OPT_STARTTLS before anything else.</summary>
     public NbdTlsCredentials? Tls { get; init; }
 
+    /// <summary>
+    /// x-dirty-bitmap: the meta context block status reads in place of base:allocation (as
+    /// qemu, e.g. "qemu:dirty-bitmap:NAME", whose dirty bit is the hole bit); null for base:allocation.
+    /// </summary>
+    public string? XDirtyBitmap { get; init; }
+
+    /// <summary>x-dirty-bitmap names qemu:allocation-depth, whose depths above 2 read as 2 (qemu's hack).</summary>
+    public bool AllocationDepth => XDirtyBitmap == "qemu:allocation-depth";
+
     /// <summary>The name the server's certificate must carry (tls-hostname, else the inet host).</summary>
     public string? TlsHostname { get; init; }
 
@@ -68,6 +77,7 @@ public sealed record NbdClientOptions(EndPoint Server, string ExportName, TimeSp
             Tls = tls,
             TlsHostname = hostname,
             Inet = inet,
+            XDirtyBitmap = options.GetString("x-dirty-bitmap"),
         };
     }
 

@@ -49,6 +49,9 @@ public sealed class NbdClientSession : IAsyncDisposable
     /// <summary>What the first connection negotiated; later connections must serve the same size.</summary>
     public NbdExportInfo Info { get; }
 
+    /// <summary>The options the session (re)connects with.</summary>
+    public NbdClientOptions Options => _options;
+
     internal async ValueTask<NbdPendingRequest> RunAsync(NbdCommand command, NbdCommandFlags flags, ulong offset, uint length,
         Memory<byte> readBuffer, ReadOnlyMemory<byte> writeData, string operation, CancellationToken ct)
     {

@@ -74,7 +74,19 @@ public static class NbdConnector
             Stream stream = new NetworkStream(socket, ownsSocket: false);
             try
             {
-                var (info, negotiated) = await NbdClientHandshake.RunAsync(stream, options.ExportName, options.Tls, options.TlsHostname, ct).ConfigureAwait(false);
+                var (info, negotiated) = await NbdClientHandshake.RunAsync(stream, options.ExportName, options.Tls, options.TlsHostname, ct, options.XDirtyBitmap).ConfigureAwait(false);
+                if (options.XDirtyBitmap is not null && info.AllocationContextId is null)
+                {
+                    // qemu's check after every negotiation (nbd_handle_updated_info), reconnects
+                    // included. qsd 7.2 drops its "requested x-dirty-bitmap ... not found" text
+                    // on the way to blockdev-add and reports the errno alone; so do we.
+                    await negotiated.DisposeAsync().ConfigureAwait(false);
+                    if (!ReferenceEquals(negotiated, stream))
+                    {
+                        await stream.DisposeAsync().ConfigureAwait(false);
+                    }
+                    throw new BlockException(BlockErrorKind.InvalidArgument, "Could not open image: Invalid argument");
+                }
                 return new NbdClientConnection(socket, negotiated, info);
             }
             catch (Exception e) when (e is IOException or SocketException or Protocol.NbdProtocolException)

@@ -145,6 +145,10 @@ public sealed class NbdConnection
         var tls = new SslStream(_stream, leaveInnerStreamOpen: false);
         _stream = tls;
         await tls.AuthenticateAsServerAsync(_options.Tls!.ServerOptions(), ct).ConfigureAwait(false);
+        if (_options.Authorize?.Invoke(tls.RemoteCertificate) is { } refusal)
+        {
+            throw new NbdProtocolException(refusal);
+        }
         await _reader.SwitchToAsync(tls).ConfigureAwait(false);
         await _writer.SwitchToAsync(tls).ConfigureAwait(false);
     }

@@ -14,4 +14,10 @@ public sealed record NbdServerOptions
 
     /// <summary>When set, clients must upgrade with NBD_OPT_STARTTLS before any other option (qemu's tls-creds).</summary>
     public Tls.NbdTlsCredentials? Tls { get; init; }
+
+    /// <summary>
+    /// With TLS, asked once a client's TLS handshake ends with its certificate (qemu's tls-authz):
+    /// null lets the client in, a reason drops the connection.
+    /// </summary>
+    public Func<System.Security.Cryptography.X509Certificates.X509Certificate?, string?>? Authorize { get; init; }
 }

@@ -45,7 +45,11 @@ public sealed class NbdTlsCredentials : IDisposable
     public bool VerifyPeer { get; }
 
     /// <summary>Loads the files in qemu's order; a missing required file gets qemu's "Unable to access credentials PATH: ...".</summary>
-    public static NbdTlsCredentials Load(string id, string directory, NbdTlsEndpoint endpoint, bool verifyPeer)
+    /// <param name="keyPassword">
+    /// passwordid: asked for the password of an encrypted private key once the files are known to
+    /// exist (qemu looks the secret up there too); null when the key is not encrypted.
+    /// </param>
+    public static NbdTlsCredentials Load(string id, string directory, NbdTlsEndpoint endpoint, bool verifyPeer, Func<string>? keyPassword = null)
     {
         string role = endpoint == NbdTlsEndpoint.Server ? "server" : "client";
         string caPath = Path.Combine(directory, "ca-cert.pem");
@@ -58,6 +62,7 @@ public sealed class NbdTlsCredentials : IDisposable
             RequireFile(certPath);
             RequireFile(keyPath);
         }
+        string? password = keyPassword?.Invoke();
         X509Certificate2? ca = null;
         try
         {
@@ -65,7 +70,7 @@ public sealed class NbdTlsCredentials : IDisposable
             X509Certificate2? certificate = null;
             if (File.Exists(certPath) && File.Exists(keyPath))
             {
-                using var ephemeral = X509Certificate2.CreateFromPemFile(certPath, keyPath);
+                using var ephemeral = LoadPair(certPath, keyPath, password);
                 // SslStream wants a certificate whose key it can use; a PKCS#12 round trip gives
                 // one on every platform.
                 certificate = X509CertificateLoader.LoadPkcs12(ephemeral.Export(X509ContentType.Pkcs12), null);
@@ -76,6 +81,29 @@ public sealed class NbdTlsCredentials : IDisposable
         {
             ca?.Dispose();
             throw BlockException.Invalid($"Unable to import credentials in {directory}: {e.Message}");
+        }
+        catch (BlockException)
+        {
+            ca?.Dispose();
+            throw;
+        }
+    }
+
+    // An encrypted key (PKCS#8 "ENCRYPTED PRIVATE KEY") needs the password; a plain key ignores
+    // one, as gnutls does. A wrong or missing password gets gnutls's words through qemu.
+    private static X509Certificate2 LoadPair(string certPath, string keyPath, string? password)
+    {
+        if (!File.ReadAllText(keyPath).Contains("-----BEGIN ENCRYPTED PRIVATE KEY-----", StringComparison.Ordinal))
+        {
+            return X509Certificate2.CreateFromPemFile(certPath, keyPath);
+        }
+        try
+        {
+            return X509Certificate2.CreateFromEncryptedPemFile(certPath, password ?? "", keyPath);
+        }
+        catch (CryptographicException)
+        {
+            throw BlockException.Invalid($"Cannot load certificate '{certPath}' & key '{keyPath}': Decryption has failed.");
         }
     }
 

@@ -14,6 +14,7 @@ public static class BlockCoreCommands
         registry.Add("query-block", QueryBlock);
         registry.Add("x-debug-query-block-graph", QueryBlockGraph);
         registry.Add("block_resize", BlockResize);
+        registry.Add("blockdev-reopen", BlockdevReopen);
         registry.Add("block-set-write-threshold", SetWriteThreshold);
     }
 
@@ -24,6 +25,13 @@ public static class BlockCoreCommands
             throw QmpException.Generic("'node-name' must be specified for the root node");
         }
         await context.Graph.AddNodeAsync(OptionConverter.ToOptions(arguments)).ConfigureAwait(false);
+        return null;
+    }
+
+    private static async Task<JsonNode?> BlockdevReopen(CommandContext context, JsonObject arguments)
+    {
+        var sets = arguments["options"]!.AsArray().Select(o => OptionConverter.ToOptions(o!.AsObject())).ToList();
+        await context.Graph.ReopenAsync(sets).ConfigureAwait(false);
         return null;
     }
 

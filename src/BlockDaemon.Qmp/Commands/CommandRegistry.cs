@@ -31,6 +31,7 @@ public sealed class CommandRegistry
         DriveMirrorCommand.Register(registry);
         BlockdevBackupCommand.Register(registry);
         DriveBackupCommand.Register(registry);
+        ObjectCommands.Register(registry);
         return registry;
     }
 

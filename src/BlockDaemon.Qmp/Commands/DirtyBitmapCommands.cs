@@ -106,7 +106,16 @@ public static class DirtyBitmapCommands
         {
             if (bitmap.Persistent && store is not null)
             {
-                await store.RemoveAsync(bitmap, CancellationToken.None).ConfigureAwait(false);
+                try
+                {
+                    await store.RemoveAsync(bitmap, CancellationToken.None).ConfigureAwait(false);
+                }
+                catch (BlockException)
+                {
+                    // Still in the image: it must keep recording there, or the next open would
+                    // load a bitmap that missed writes. Kept is safe; released would not be.
+                    return;
+                }
             }
             bs.ReleaseDirtyBitmap(bitmap);
         };
@@ -114,8 +123,22 @@ public static class DirtyBitmapCommands
 
     private static async Task<JsonNode?> Remove(CommandContext context, JsonObject arguments)
     {
-        var (bs, bitmap) = Lookup(context.Graph, arguments["node"]!.GetValue<string>(), arguments["name"]!.GetValue<string>());
+        var (bs, bitmap) = CheckRemove(context.Graph, arguments);
+        await RemoveCheckedAsync(bs, bitmap).ConfigureAwait(false);
+        return null;
+    }
+
+    /// <summary>block_dirty_bitmap_remove's checks (an inconsistent bitmap may go), no side effect.</summary>
+    public static (BlockNode Node, DirtyBitmap Bitmap) CheckRemove(BlockGraph graph, JsonObject arguments)
+    {
+        var (bs, bitmap) = Lookup(graph, arguments["node"]!.GetValue<string>(), arguments["name"]!.GetValue<string>());
         Check(bitmap, allowReadOnly: false, allowInconsistent: true);
+        return (bs, bitmap);
+    }
+
+    /// <summary>Takes a checked bitmap out of the image (if stored there) and off its node.</summary>
+    public static async Task RemoveCheckedAsync(BlockNode bs, DirtyBitmap bitmap)
+    {
         if (bitmap.Persistent && bs.Driver is IPersistentBitmapStore store)
         {
             try
@@ -128,7 +151,6 @@ public static class DirtyBitmapCommands
             }
         }
         bs.ReleaseDirtyBitmap(bitmap);
-        return null;
     }
 
     private static async Task<JsonNode?> Clear(CommandContext context, JsonObject arguments)
@@ -208,9 +230,13 @@ public static class DirtyBitmapCommands
     /// Makes a changed persistent bitmap durable at once (a command's effect survives a crash).
     /// A failure here is not the command's: the change stands and the next flush retries.
     /// </summary>
-    public static async Task SyncAsync(BlockGraph graph, string node)
+    public static Task SyncAsync(BlockGraph graph, string node) =>
+        FindDevice(graph, node) is { } bs ? SyncAsync(bs) : Task.CompletedTask;
+
+    /// <inheritdoc cref="SyncAsync(BlockGraph, string)"/>
+    public static async Task SyncAsync(BlockNode bs)
     {
-        if (FindDevice(graph, node)?.Driver is IPersistentBitmapStore store)
+        if (bs.Driver is IPersistentBitmapStore store)
         {
             try
             {
@@ -229,9 +255,13 @@ public static class DirtyBitmapCommands
     public static Action MergeAction(BlockGraph graph, JsonObject arguments, bool keepUndo = true)
     {
         var (bs, target) = Lookup(graph, arguments["node"]!.GetValue<string>(), arguments["target"]!.GetValue<string>());
-        Check(target, allowReadOnly: false, allowInconsistent: false);
+        var sourceList = arguments["bitmaps"]!.AsArray();
+        if (sourceList.Count == 0)
+        {
+            Check(target, allowReadOnly: false, allowInconsistent: false);
+        }
         var sources = new List<DirtyBitmap>();
-        foreach (var source in arguments["bitmaps"]!.AsArray())
+        foreach (var source in sourceList)
         {
             DirtyBitmap bitmap;
             if (source is JsonObject external)
@@ -243,6 +273,9 @@ public static class DirtyBitmapCommands
                 string name = source!.GetValue<string>();
                 bitmap = bs.FindDirtyBitmap(name) ?? throw QmpException.Generic($"Dirty bitmap '{name}' not found");
             }
+            // qsd checks the target as each source is merged, after that source's lookup: a
+            // missing first source is reported before a busy target.
+            Check(target, allowReadOnly: false, allowInconsistent: false);
             Check(bitmap, allowReadOnly: true, allowInconsistent: false);
             // qsd merges every source into an anonymous bitmap of the target's node first, so a
             // source of another size fails before the target changes.
@@ -297,8 +330,8 @@ public static class DirtyBitmapCommands
     private static BlockNode LookupDevice(BlockGraph graph, string node) =>
         FindDevice(graph, node) ?? throw QmpException.Generic($"Cannot find device='{node}' nor node-name='{node}'");
 
-    // bdrv_lookup_bs(node, node): a named backend's root first, then a node name.
-    private static BlockNode? FindDevice(BlockGraph graph, string name) =>
+    /// <summary>bdrv_lookup_bs(node, node): a named backend's root first, then a node name.</summary>
+    public static BlockNode? FindDevice(BlockGraph graph, string name) =>
         graph.Users.FirstOrDefault(u => u.Name == name && u.Root is not null)?.Root!.Node ?? graph.FindNode(name);
 
     private static void Check(DirtyBitmap bitmap, bool allowReadOnly, bool allowInconsistent)

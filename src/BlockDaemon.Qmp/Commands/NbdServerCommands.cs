@@ -25,17 +25,26 @@ public static class NbdServerCommands
             throw QmpException.Generic("NBD server already running");
         }
         NbdTlsCredentials? tls = null;
+        Func<System.Security.Cryptography.X509Certificates.X509Certificate?, string?>? authorize = null;
         if (arguments["tls-creds"]?.GetValue<string>() is { } creds)
         {
-            tls = context.Exports.TlsCredentials.GetValueOrDefault(creds) ?? throw QmpException.Generic($"No TLS credentials with id '{creds}'");
+            tls = context.Exports.Objects.Find(creds) switch
+            {
+                Objects.TlsX509Object x509 => x509.Credentials,
+                Objects.TlsPskObject => throw QmpException.Generic(
+                    $"TLS credentials '{creds}' are tls-creds-psk, which blockd cannot serve: its TLS library has no pre-shared-key cipher suites; use tls-creds-x509"),
+                null => throw QmpException.Generic($"No TLS credentials with id '{creds}'"),
+                _ => throw QmpException.Generic($"Object with id '{creds}' is not TLS credentials"),
+            };
             if (tls.Endpoint != NbdTlsEndpoint.Server)
             {
                 throw QmpException.Generic("Expected TLS credentials for a server endpoint");
             }
-            // blockd has no authorization objects (authz-*), so it cannot check a client's name.
-            if (arguments["tls-authz"]?.GetValue<string>() is { } authz)
+            // As qemu, the authorization object is looked up per client, so it may come later;
+            // without verify-peer qemu checks no certificate, and so no authorization either.
+            if (arguments["tls-authz"]?.GetValue<string>() is { } authz && tls.VerifyPeer)
             {
-                throw QmpException.Generic($"Cannot find object '{authz}': blockd has no authorization objects (tls-authz)");
+                authorize = Objects.TlsAuthorization.For(authz, context.Exports.Objects);
             }
         }
         var (address, lastPort) = await SocketAddressParser.ParseAsync(arguments["addr"]!.AsObject(), legacyAddress).ConfigureAwait(false);
@@ -45,7 +54,7 @@ public static class NbdServerCommands
             File.Delete(unix.ToString());
         }
         int max = (int)Math.Min(arguments["max-connections"]?.GetValue<long>() ?? 0, int.MaxValue);
-        context.Exports.StartServer(address, max, tls, lastPort);
+        context.Exports.StartServer(address, max, tls, lastPort, authorize);
         return null;
     }
 

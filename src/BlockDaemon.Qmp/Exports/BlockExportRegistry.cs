@@ -31,15 +31,20 @@ public sealed class BlockExportRegistry(BlockGraph graph, EventBus events, Contr
     /// </summary>
     public Dictionary<string, NbdTlsCredentials> TlsCredentials { get; } = new(StringComparer.Ordinal);
 
+    /// <summary>The user-creatable objects (object-add, --object), among them the TLS credentials above.</summary>
+    public Objects.UserObjectRegistry Objects { get; } = new();
+
     /// <summary>Listens on <paramref name="address"/>; throws QmpException in qsd's words.</summary>
     /// <param name="lastPort">With a TCP address, the last port to try when the given one is taken (qemu's 'to').</param>
-    public void StartServer(EndPoint address, int maxConnections, NbdTlsCredentials? tls = null, int lastPort = 0)
+    /// <param name="authorize">With <paramref name="tls"/>: the tls-authz check of each client.</param>
+    public void StartServer(EndPoint address, int maxConnections, NbdTlsCredentials? tls = null, int lastPort = 0,
+        Func<System.Security.Cryptography.X509Certificates.X509Certificate?, string?>? authorize = null)
     {
         if (Server is not null)
         {
             throw QmpException.Generic("NBD server already running");
         }
-        var options = new NbdServerOptions { MaxConnections = maxConnections, Tls = tls };
+        var options = new NbdServerOptions { MaxConnections = maxConnections, Tls = tls, Authorize = authorize };
         if (address is UnixDomainSocketEndPoint unix)
         {
             try

@@ -16,7 +16,8 @@ public static class TlsCredentialsObject
     };
 
     /// <summary>Creates the credentials; <paramref name="fromKeyval"/> means every value is a string (--object).</summary>
-    public static NbdTlsCredentials Create(string id, JsonObject properties, bool fromKeyval)
+    /// <param name="findSecret">Looks up a secret object's value (passwordid); null when there are no objects.</param>
+    public static NbdTlsCredentials Create(string id, JsonObject properties, bool fromKeyval, Func<string, byte[]>? findSecret = null)
     {
         foreach (var (name, _) in properties)
         {
@@ -25,10 +26,10 @@ public static class TlsCredentialsObject
                 throw QmpException.Generic($"Parameter '{name}' is unexpected");
             }
         }
-        if (properties["passwordid"] is not null)
+        string? passwordId = String(properties, "passwordid");
+        if (passwordId is not null && findSecret is null)
         {
-            // An encrypted key needs a secret object, which blockd does not have.
-            throw QmpException.Generic("Parameter 'passwordid': encrypted keys are not supported by blockd");
+            throw QmpException.Generic($"No secret with id '{passwordId}'");
         }
         var endpoint = String(properties, "endpoint") switch
         {
@@ -42,7 +43,8 @@ public static class TlsCredentialsObject
         string dir = String(properties, "dir") ?? throw QmpException.Generic("Missing 'dir' property value");
         try
         {
-            return NbdTlsCredentials.Load(id, dir, endpoint, verifyPeer);
+            Func<string>? password = passwordId is null ? null : () => System.Text.Encoding.UTF8.GetString(findSecret!(passwordId));
+            return NbdTlsCredentials.Load(id, dir, endpoint, verifyPeer, password);
         }
         catch (BlockException e)
         {

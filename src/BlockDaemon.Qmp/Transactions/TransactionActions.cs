@@ -12,6 +12,12 @@ public static class TransactionActions
     private static readonly Dictionary<string, Func<TransactionContext, JsonObject, ITransactionAction>> Factories = new(StringComparer.Ordinal)
     {
         ["abort"] = (tx, data) => new AbortAction(),
+        ["block-dirty-bitmap-add"] = (tx, data) => new DirtyBitmapAddAction(tx, data),
+        ["block-dirty-bitmap-remove"] = (tx, data) => new DirtyBitmapRemoveAction(tx, data),
+        ["block-dirty-bitmap-clear"] = (tx, data) => DirtyBitmapChangeAction.Clear(tx, data),
+        ["block-dirty-bitmap-enable"] = (tx, data) => DirtyBitmapChangeAction.Enable(tx, data),
+        ["block-dirty-bitmap-disable"] = (tx, data) => DirtyBitmapChangeAction.Disable(tx, data),
+        ["block-dirty-bitmap-merge"] = (tx, data) => DirtyBitmapChangeAction.Merge(tx, data),
         ["blockdev-snapshot"] = (tx, data) => ExternalSnapshotAction.FromBlockdevSnapshot(tx, data),
         ["blockdev-snapshot-sync"] = (tx, data) => ExternalSnapshotAction.FromBlockdevSnapshotSync(tx, data),
         ["blockdev-snapshot-internal-sync"] = (tx, data) => new InternalSnapshotAction(tx, data),

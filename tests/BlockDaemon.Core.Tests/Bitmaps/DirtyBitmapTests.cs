@@ -42,6 +42,25 @@ public sealed class DirtyBitmapTests
     }
 
     [Fact]
+    public async Task A_discard_held_by_a_drain_marks_the_bitmaps_recording_when_it_is_let_through()
+    {
+        var t = new TestGraph();
+        await using var _ = t;
+        var node = await t.AddAsync(Opt.Memory("m", ("size", Size), ("discard", "unmap")), Ct);
+        var child = t.Attach("m", BlockPermissions.ConsistentRead | BlockPermissions.Write);
+        var before = node.CreateDirtyBitmap("before", 65536);
+        await node.Requests.DrainAsync(Ct);
+        var discard = child.DiscardAsync(65536, 65536, Ct).AsTask();
+        // A checkpoint while the discard waits: the old bitmap stops, a new one starts.
+        node.DisableDirtyBitmap(before);
+        var after = node.CreateDirtyBitmap("after", 65536);
+        node.Requests.EndDrain();
+        await discard;
+        Assert.Equal(0, before.Count);
+        Assert.Equal(65536, after.Count);
+    }
+
+    [Fact]
     public async Task Successor_records_while_frozen_and_reclaim_merges_it_back()
     {
         var (t, node, child) = await NodeAsync();

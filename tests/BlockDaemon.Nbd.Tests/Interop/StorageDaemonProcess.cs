@@ -55,8 +55,16 @@ internal sealed class StorageDaemonProcess : IDisposable
         return null!;
     }
 
+    private bool _disposed;
+
+    /// <summary>Kills the daemon; a second call does nothing.</summary>
     public void Dispose()
     {
+        if (_disposed)
+        {
+            return;
+        }
+        _disposed = true;
         if (!_process.HasExited)
         {
             _process.Kill();

@@ -91,6 +91,132 @@ public sealed class BitmapKillTests : IDisposable
         }
     }
 
+    /// <summary>
+    /// The libvirt pattern: every checkpoint's bitmap stays recording, so a disk carries several
+    /// persistent bitmaps of different granularities; each round adds one more in a checkpoint
+    /// transaction (and clears the oldest, as after a backup). After each kill -9 every bitmap is
+    /// present and consistent for QEMU and for blockd reopening the image, and each one covers
+    /// every write the guest saw acknowledged (the writer's own report), flushed or not: the
+    /// bits reach the image before the data does.
+    /// </summary>
+    [Fact]
+    public async Task Kill_9_with_several_recording_bitmaps_keeps_every_acknowledged_write_in_each()
+    {
+        ExternalTools.Require(ExternalTools.QemuImg, ExternalTools.QemuIo, "qemu-nbd", "nbdinfo");
+        string image = _dir["multi.qcow2"];
+        await Qemu.CreateAsync(image, DiskSize, null, Ct);
+        var random = new Random(20261124);
+        var bitmaps = new List<(string Name, long Granularity)> { ("g64k", 65536), ("g4k", 4096), ("g1m", 1 << 20) };
+        int checkedWrites = 0;
+        for (int round = 0; round < 4; round++)
+        {
+            string socket = _dir["mqmp-" + round + ".sock"];
+            string nbd = _dir["mnbd-" + round + ".sock"];
+            string writerOutput;
+            using (var daemon = BlockdProcess.Start(socket))
+            {
+                await using var qmp = await QmpSocketClient.ConnectAsync(daemon.Socket, Ct);
+                await ExpectReturnAsync(qmp, AddNode(image));
+                if (round == 0)
+                {
+                    foreach (var (name, granularity) in bitmaps)
+                    {
+                        await ExpectReturnAsync(qmp, Command("block-dirty-bitmap-add", new JsonObject { ["node"] = "disk", ["name"] = name, ["persistent"] = true, ["granularity"] = granularity }));
+                    }
+                }
+                else
+                {
+                    // Reopened after the kill: every bitmap is back, recording and consistent.
+                    var nodes = await qmp.ExecuteAsync(Command("query-named-block-nodes", new JsonObject { ["flat"] = true }), Ct);
+                    var listed = nodes["return"]!.AsArray().Single(n => (string)n!["node-name"]! == "disk")!["dirty-bitmaps"]!.AsArray();
+                    Assert.Equal(bitmaps.Select(b => b.Name).Order(), listed.Select(b => (string)b!["name"]!).Order());
+                    Assert.All(listed, b => Assert.True((bool)b!["recording"]! && (bool)b["persistent"]! && (b["inconsistent"] is null || !(bool)b["inconsistent"]!), b!.ToJsonString()));
+                    string checkpoint = "c" + round;
+                    long granularity = 512L << round;
+                    await ExpectReturnAsync(qmp, Command("transaction", new JsonObject
+                    {
+                        ["actions"] = new JsonArray(
+                            new JsonObject { ["type"] = "block-dirty-bitmap-add", ["data"] = new JsonObject { ["node"] = "disk", ["name"] = checkpoint, ["persistent"] = true, ["granularity"] = granularity } },
+                            new JsonObject { ["type"] = "block-dirty-bitmap-clear", ["data"] = new JsonObject { ["node"] = "disk", ["name"] = "g64k" } }),
+                    }));
+                    bitmaps.Add((checkpoint, granularity));
+                }
+                await ExpectReturnAsync(qmp, Command("nbd-server-start", new JsonObject
+                {
+                    ["addr"] = new JsonObject { ["type"] = "unix", ["data"] = new JsonObject { ["path"] = nbd } },
+                }));
+                await ExpectReturnAsync(qmp, Command("block-export-add", new JsonObject
+                {
+                    ["type"] = "nbd", ["id"] = "e", ["node-name"] = "disk", ["writable"] = true,
+                }));
+
+                // No flush: what counts is what the writer was told had been written.
+                var writer = StartWriter(nbd, RandomWrites(random, 600, null, round + 50).Select(c => c.Replace("write -q ", "write ", StringComparison.Ordinal)).ToList());
+                var firstWrite = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                var output = ReadLinesAsync(writer, firstWrite);
+                // The kill lands mid-stream: after the first acknowledged write however slow the
+                // writer starts (a loaded machine), then somewhere among the rest.
+                await firstWrite.Task.WaitAsync(TimeSpan.FromSeconds(30), Ct);
+                await Task.Delay(random.Next(0, 150), Ct);
+                await daemon.KillHardAsync(Ct);
+                writerOutput = await output;
+                await StopAsync(writer);
+            }
+
+            var acknowledged = Acknowledged(writerOutput);
+            checkedWrites += acknowledged.Count;
+            var check = await Qemu.CheckAsync(image, Ct);
+            Assert.True(check.ExitCode is 0 or 3, $"Round {round}: after kill -9, `qemu-img check` reports more than leaks:\n{check}");
+            var info = await ExternalTools.RunAsync(ExternalTools.QemuImg, ["info", "--output=json", "-U", image], Ct);
+            var stored = JsonNode.Parse(info.Stdout)!["format-specific"]!["data"]!["bitmaps"]!.AsArray();
+            Assert.Equal(bitmaps.Select(b => b.Name).Order(), stored.Select(b => (string)b!["name"]!).Order());
+            Assert.All(stored, b => Assert.Equal("""["auto"]""", b!["flags"]!.ToJsonString()));
+            foreach (var (name, granularity) in bitmaps)
+            {
+                var dirty = await DirtyGranulesAsync(image, name, granularity);
+                foreach (var (offset, length) in acknowledged)
+                {
+                    for (long g = offset / granularity; g <= (offset + length - 1) / granularity; g++)
+                    {
+                        Assert.True(dirty.Contains(g), $"Round {round}: acknowledged write at {offset} (+{length}) is not in bitmap {name} after kill -9");
+                    }
+                }
+            }
+        }
+        Assert.True(checkedWrites > 0, "no write was acknowledged before any kill: nothing was checked");
+    }
+
+    private static async Task<string> ReadLinesAsync(Process writer, TaskCompletionSource firstWrite)
+    {
+        var all = new System.Text.StringBuilder();
+        while (await writer.StandardOutput.ReadLineAsync(Ct) is { } line)
+        {
+            all.Append(line).Append('\n');
+            if (line.StartsWith("wrote ", StringComparison.Ordinal))
+            {
+                firstWrite.TrySetResult();
+            }
+        }
+        // A writer that wrote nothing (it failed to connect) must not hang the test.
+        firstWrite.TrySetResult();
+        return all.ToString();
+    }
+
+    // qemu-io prints "wrote LEN/LEN bytes at offset OFF" for each write once it completed.
+    private static List<(long Offset, int Length)> Acknowledged(string output)
+    {
+        var writes = new List<(long, int)>();
+        foreach (string line in output.Split('\n'))
+        {
+            var match = System.Text.RegularExpressions.Regex.Match(line, @"^wrote (\d+)/\d+ bytes at offset (\d+)");
+            if (match.Success)
+            {
+                writes.Add((long.Parse(match.Groups[2].Value), int.Parse(match.Groups[1].Value)));
+            }
+        }
+        return writes;
+    }
+
     private static List<string> RandomWrites(Random random, int count, List<(long, int)>? record, int pattern)
     {
         var commands = new List<string>();
@@ -122,7 +248,10 @@ public sealed class BitmapKillTests : IDisposable
         }
         info.ArgumentList.Add($"nbd+unix:///disk?socket={nbd}");
         var process = SpawnGate.Start(info);
-        _ = process.StandardOutput.ReadToEndAsync();
+        if (commands.All(c => c.Contains(" -q ", StringComparison.Ordinal)))
+        {
+            _ = process.StandardOutput.ReadToEndAsync();
+        }
         _ = process.StandardError.ReadToEndAsync();
         return process;
     }
@@ -143,11 +272,13 @@ public sealed class BitmapKillTests : IDisposable
         writer.Dispose();
     }
 
+    private Task<HashSet<long>> DirtyGranulesAsync(string image) => DirtyGranulesAsync(image, "b", Granularity);
+
     // The bitmap's dirty granules as QEMU reads them: qemu-nbd exports it, nbdinfo maps it.
-    private async Task<HashSet<long>> DirtyGranulesAsync(string image)
+    private static async Task<HashSet<long>> DirtyGranulesAsync(string image, string name, long granularity)
     {
         var map = await ExternalTools.RunAsync("nbdinfo",
-            ["--map=qemu:dirty-bitmap:b", "--", "[", "qemu-nbd", "-r", "-f", "qcow2", "-B", "b", image, "]"], Ct);
+            [$"--map=qemu:dirty-bitmap:{name}", "--", "[", "qemu-nbd", "-r", "-f", "qcow2", "-B", name, image, "]"], Ct);
         var dirty = new HashSet<long>();
         foreach (string line in map.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries))
         {
@@ -156,7 +287,7 @@ public sealed class BitmapKillTests : IDisposable
             long length = long.Parse(fields[1]);
             if (fields[2] == "1")
             {
-                for (long g = offset / Granularity; g < (offset + length + Granularity - 1) / Granularity; g++)
+                for (long g = offset / granularity; g < (offset + length + granularity - 1) / granularity; g++)
                 {
                     dirty.Add(g);
                 }

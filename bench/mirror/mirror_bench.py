@@ -1,0 +1,178 @@
+#!/usr/bin/env python3
+"""Times one mirror (sync=full) to READY and to completion over QMP, optionally with a guest
+writing through an NBD export all along; prints one JSON line.
+
+Usage: mirror_bench.py QMP-SOCK NBD-SOCK EXPORT RATE
+RATE is guest writes per second (0: no guest). The guest is one NBD connection doing 4 KiB
+writes at random 4 KiB-aligned offsets, one in flight, started on a fixed schedule (every
+1/RATE s; a late write starts at once). Its latency is measured per write while the job runs.
+The clock runs from sending blockdev-mirror to BLOCK_JOB_READY ("ready"), then
+the guest stops (its last write acknowledged), block-job-complete is sent and the clock runs on
+to BLOCK_JOB_COMPLETED ("total"); the guest's latency covers the copy up to READY. A job that
+ends with an error, or a failed guest write, exits 1: a failure is never reported as a time.
+"""
+import json
+import os
+import random
+import socket
+import struct
+import sys
+import threading
+import time
+
+TIMEOUT = 900
+WRITE = 4096
+
+
+class NbdClient:
+    """Just enough of the NBD protocol (fixed newstyle, NBD_OPT_GO, simple replies) to write."""
+
+    def __init__(self, path, export):
+        self.s = socket.socket(socket.AF_UNIX)
+        self.s.settimeout(60)
+        self.s.connect(path)
+        magic, opt_magic, _flags = struct.unpack(">QQH", self.recv(18))
+        if magic != 0x4E42444D41474943 or opt_magic != 0x49484156454F5054:
+            sys.exit("mirror_bench: not a newstyle NBD server")
+        self.s.sendall(struct.pack(">I", 1 | 2))  # FIXED_NEWSTYLE | NO_ZEROES
+        name = export.encode()
+        data = struct.pack(">I", len(name)) + name + struct.pack(">H", 0)
+        self.s.sendall(struct.pack(">QII", 0x49484156454F5054, 7, len(data)) + data)  # NBD_OPT_GO
+        self.size = None
+        while True:
+            _magic, _opt, rtype, length = struct.unpack(">QIII", self.recv(20))
+            payload = self.recv(length)
+            if rtype == 1:  # NBD_REP_ACK
+                break
+            if rtype & 0x80000000:
+                sys.exit(f"mirror_bench: NBD_OPT_GO refused ({rtype:#x}): {payload!r}")
+            if rtype == 3 and struct.unpack(">H", payload[:2])[0] == 0:  # NBD_INFO_EXPORT
+                self.size = struct.unpack(">Q", payload[2:10])[0]
+        self.handle = 0
+
+    def recv(self, n):
+        buf = b""
+        while len(buf) < n:
+            chunk = self.s.recv(n - len(buf))
+            if not chunk:
+                sys.exit("mirror_bench: the NBD server hung up")
+            buf += chunk
+        return buf
+
+    def write(self, offset, data):
+        self.handle += 1
+        self.s.sendall(struct.pack(">IHHQQI", 0x25609513, 0, 1, self.handle, offset, len(data)) + data)
+        magic, error, handle = struct.unpack(">IIQ", self.recv(16))
+        if magic != 0x67446698 or handle != self.handle:
+            sys.exit("mirror_bench: bad NBD reply")
+        return error
+
+    def close(self):
+        self.s.sendall(struct.pack(">IHHQQI", 0x25609513, 0, 2, 0, 0, 0))  # NBD_CMD_DISC
+        self.s.close()
+
+
+def guest(client, rate, stop, latencies, errors):
+    rng = random.Random(1)
+    period = 1.0 / rate
+    blocks = client.size // WRITE
+    payload = os.urandom(WRITE)
+    due = time.monotonic()
+    while not stop.is_set():
+        now = time.monotonic()
+        if now < due:
+            time.sleep(due - now)
+        start = time.monotonic()
+        if client.write(rng.randrange(blocks) * WRITE, payload):
+            errors.append(1)
+            return
+        latencies.append(time.monotonic() - start)
+        due += period
+        if due < start:
+            due = start
+
+
+def percentile(values, p):
+    if not values:
+        return 0.0
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+
+
+def main():
+    qmp_path, nbd_path, export, rate = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(TIMEOUT)
+    s.connect(qmp_path)
+    reader = s.makefile("rb")
+
+    def send(obj):
+        s.sendall(json.dumps(obj).encode() + b"\n")
+
+    def recv():
+        line = reader.readline()
+        if not line:
+            sys.exit("mirror_bench: the daemon closed the connection")
+        return json.loads(line)
+
+    events = []
+
+    def reply():
+        while True:
+            msg = recv()
+            if "return" in msg:
+                return msg
+            if "error" in msg:
+                sys.exit("mirror_bench: " + msg["error"]["desc"])
+            events.append(msg)
+
+    def wait_event(name):
+        while True:
+            while events:
+                msg = events.pop(0)
+                if msg.get("event") == name:
+                    return msg
+                if msg.get("event") == "BLOCK_JOB_COMPLETED" and name != "BLOCK_JOB_COMPLETED":
+                    sys.exit("mirror_bench: the job ended early: " + json.dumps(msg["data"]))
+            events.append(recv())
+
+    recv()  # greeting
+    send({"execute": "qmp_capabilities"})
+    reply()
+
+    stop = threading.Event()
+    latencies, errors = [], []
+    writer = None
+    if rate > 0:
+        client = NbdClient(nbd_path, export)
+        writer = threading.Thread(target=guest, args=(client, rate, stop, latencies, errors))
+        writer.start()
+
+    t0 = time.monotonic()
+    send({"execute": "blockdev-mirror", "arguments": {"job-id": "m", "device": "top", "target": "target", "sync": "full"}})
+    reply()
+    wait_event("BLOCK_JOB_READY")
+    t_ready = time.monotonic()
+    # The guest stops before the pivot, so the source and the copy can be compared afterwards.
+    stop.set()
+    if writer:
+        writer.join()
+        client.close()
+    send({"execute": "block-job-complete", "arguments": {"device": "m"}})
+    reply()
+    done = wait_event("BLOCK_JOB_COMPLETED")
+    t_done = time.monotonic()
+    if done["data"].get("error"):
+        sys.exit("mirror_bench: the job failed: " + done["data"]["error"])
+    if errors:
+        sys.exit("mirror_bench: a guest write failed")
+    print(json.dumps({
+        "ready": round(t_ready - t0, 3),
+        "total": round(t_done - t0, 3),
+        "writes": len(latencies),
+        "p50_ms": round(percentile(latencies, 50) * 1000, 3),
+        "p99_ms": round(percentile(latencies, 99) * 1000, 3),
+    }))
+
+
+main()

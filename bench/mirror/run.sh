@@ -1,0 +1,138 @@
+#!/bin/bash
+# Mirror: blockdev-mirror sync=full of a 1 GiB chain to BLOCK_JOB_READY, then block-job-complete,
+# blockd against qemu-storage-daemon 7.2 with the same command line and the same QMP commands,
+# the daemons taking turns; once with no guest and once with a guest doing 4 KiB random writes
+# at a fixed rate through an NBD export of the disk. See bench/README.md.
+#
+#   bench/mirror/run.sh [--runs N] [--size-mib N] [--rate N] [--no-build] [--json FILE]
+#   BLOCKD=/usr/bin/qemu-storage-daemon bench/mirror/run.sh    # qsd against qsd: the noise floor
+set -euo pipefail
+
+runs=1
+size_mib=1024
+rate=200
+build=1
+json=""
+while [ $# -gt 0 ]; do
+    case $1 in
+        --runs) runs=$2; shift 2 ;;
+        --size-mib) size_mib=$2; shift 2 ;;
+        --rate) rate=$2; shift 2 ;;
+        --no-build) build=0; shift ;;
+        --json) json=$2; shift 2 ;;
+        *) echo "unknown option $1" >&2; exit 2 ;;
+    esac
+done
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+here=$root/bench/mirror
+qsd=${QSD:-/usr/bin/qemu-storage-daemon}
+blockd=${BLOCKD:-$root/src/BlockDaemon/bin/Release/net10.0/blockd}
+for tool in qemu-img qemu-io python3 bc "$qsd"; do
+    command -v "$tool" >/dev/null || { echo "bench/mirror: $tool is missing" >&2; exit 1; }
+done
+if [ "$build" = 1 ] && [ -z "${BLOCKD:-}" ]; then
+    dotnet build -c Release "$root/src/BlockDaemon" -v q -nologo >/dev/null || { echo "bench/mirror: the Release build of blockd failed" >&2; exit 1; }
+fi
+[ -x "$blockd" ] || { echo "bench/mirror: blockd not found at $blockd" >&2; exit 1; }
+
+work=$(mktemp -d /tmp/blockd-mirror-bench.XXXXXX)
+pid=""
+cleanup() {
+    if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+# The chain: base fully allocated, top rewriting 10% of it in 1 MiB pieces (every 10th MiB).
+echo "preparing the chain in $work (${size_mib} MiB)" >&2
+mkdir -p "$work/golden"
+qemu-img create -q -f qcow2 "$work/golden/base.qcow2" "${size_mib}M"
+qemu-io -c "write -P 1 0 ${size_mib}M" "$work/golden/base.qcow2" >/dev/null
+qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 "$work/golden/top.qcow2"
+top_cmds=()
+for ((m = 0; m < size_mib; m++)); do
+    ((m % 10 == 5)) && top_cmds+=(-c "write -P 3 ${m}M 1M")
+done
+qemu-io "${top_cmds[@]}" "$work/golden/top.qcow2" >/dev/null
+sock=$work/qmp.sock
+nbd=$work/nbd.sock
+
+# start DAEMON: the chain in $work/run as nodes base and top, an empty target, top exported.
+start() {
+    local bin=$qsd
+    [ "$1" = blockd ] && bin=$blockd
+    rm -f "$sock" "$nbd"
+    "$bin" --chardev "socket,id=m0,path=$sock,server=on,wait=off" --monitor chardev=m0 \
+        --blockdev "driver=file,node-name=base-f,filename=$work/run/base.qcow2" --blockdev driver=qcow2,node-name=base,file=base-f \
+        --blockdev "driver=file,node-name=top-f,filename=$work/run/top.qcow2" --blockdev driver=qcow2,node-name=top,file=top-f,backing=base \
+        --blockdev "driver=file,node-name=target-f,filename=$work/run/target.qcow2" --blockdev driver=qcow2,node-name=target,file=target-f \
+        --nbd-server "addr.type=unix,addr.path=$nbd" --export nbd,id=disk,node-name=top,name=disk,writable=on \
+        </dev/null >"$work/daemon.log" 2>&1 &
+    pid=$!
+    for _ in $(seq 200); do
+        [ -S "$sock" ] && [ -S "$nbd" ] && return 0
+        kill -0 "$pid" 2>/dev/null || { cat "$work/daemon.log" >&2; echo "bench/mirror: $1 exited during start-up" >&2; exit 1; }
+        sleep 0.05
+    done
+    echo "bench/mirror: $1 did not start listening" >&2; exit 1
+}
+
+stop() {
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    pid=""
+}
+
+workloads=(idle writer)
+daemons=(blockd qsd)
+declare -A samples
+
+for run in $(seq "$runs"); do
+    for workload in "${workloads[@]}"; do
+        for daemon in "${daemons[@]}"; do
+            echo "run $run/$runs: $workload on $daemon" >&2
+            # Every mirror starts from the same fresh copy of the chain and an empty target (untimed).
+            rm -rf "$work/run"; cp -r "$work/golden" "$work/run"
+            qemu-img create -q -f qcow2 "$work/run/target.qcow2" "${size_mib}M"; sync
+            start "$daemon"
+            r=0; [ "$workload" = writer ] && r=$rate
+            out=$(timeout 900 python3 "$here/mirror_bench.py" "$sock" "$nbd" disk "$r") \
+                || { stop; echo "bench/mirror: $workload on $daemon failed" >&2; exit 1; }
+            stop
+            # The copy must hold what the source held at completion (the guest's writes included).
+            qemu-img compare -q "$work/run/top.qcow2" "$work/run/target.qcow2" \
+                || { echo "bench/mirror: $workload on $daemon: the target differs from the source" >&2; exit 1; }
+            samples[$workload,$daemon]+="$out"$'\n'
+        done
+    done
+done
+
+# median FIELD: the median of FIELD over the JSON lines on stdin.
+median() { python3 -c 'import json,sys,statistics; print(statistics.median(json.loads(l)[sys.argv[1]] for l in sys.stdin if l.strip()))' "$1"; }
+
+printf '\n%-8s %-12s %10s %10s %12s\n' workload metric blockd qsd "blockd/qsd"
+json_rows=()
+for workload in "${workloads[@]}"; do
+    metrics=(ready total)
+    [ "$workload" = writer ] && metrics+=(p50_ms p99_ms writes)
+    for metric in "${metrics[@]}"; do
+        b=$(printf '%s' "${samples[$workload,blockd]}" | median "$metric")
+        q=$(printf '%s' "${samples[$workload,qsd]}" | median "$metric")
+        ratio=$(echo "scale=2; $b / $q" | bc -l 2>/dev/null || echo "-")
+        printf '%-8s %-12s %10s %10s %12s\n' "$workload" "$metric" "$b" "$q" "$ratio"
+        json_rows+=("{\"workload\": \"$workload\", \"metric\": \"$metric\", \"blockd\": $b, \"qsd\": $q, \"ratio\": ${ratio:-null}}")
+    done
+done
+
+if [ -n "$json" ]; then
+    # The medians, plus every sample as mirror_bench.py printed it.
+    raw=()
+    for workload in "${workloads[@]}"; do
+        for daemon in "${daemons[@]}"; do
+            lines=$(printf '%s' "${samples[$workload,$daemon]}" | grep -v '^$' | paste -sd, -)
+            raw+=("{\"workload\": \"$workload\", \"daemon\": \"$daemon\", \"samples\": [$lines]}")
+        done
+    done
+    (IFS=,; echo "{\"size-mib\": $size_mib, \"runs\": $runs, \"rate\": $rate, \"rows\": [${json_rows[*]}], \"samples\": [${raw[*]}]}") > "$json"
+fi
