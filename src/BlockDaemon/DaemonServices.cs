@@ -73,6 +73,7 @@ internal static class DaemonServices
             // exports; the driver asks only when a node is opened, after the server exists.
             graph.RegisterDriver(new NbdClientDriverFactory(id => sp.GetRequiredService<QmpServer>().Exports.TlsCredentials.GetValueOrDefault(id)));
             graph.RegisterDriver(new BlkdebugDriverFactory());
+            graph.RegisterDriver(new BlockDaemon.Core.Drivers.CopyBeforeWrite.CopyBeforeWriteDriverFactory());
             return graph;
         });
         services.AddSingleton<QmpServer>(sp => new QmpServer(

@@ -12,6 +12,11 @@ public sealed partial class Job
     /// <summary>job_completed: the work returned (or the job was cancelled before it started).</summary>
     internal async ValueTask CompletedAsync()
     {
+        if (Transaction is { } transaction)
+        {
+            await CompletedInTransactionAsync(transaction).ConfigureAwait(false);
+            return;
+        }
         UpdateResult();
         if (_failed)
         {

@@ -29,6 +29,8 @@ public sealed class CommandRegistry
         DirtyBitmapCommands.Register(registry);
         BlockdevMirrorCommand.Register(registry);
         DriveMirrorCommand.Register(registry);
+        BlockdevBackupCommand.Register(registry);
+        DriveBackupCommand.Register(registry);
         ObjectCommands.Register(registry);
         PlanMergeQmpCommand.Register(registry);
         return registry;

@@ -126,7 +126,7 @@ public static class DriveMirrorCommand
     }
 
     // qsd probes an existing image without 'format'; blockd knows qcow2's magic and takes anything else as raw.
-    private static string Probe(string path)
+    internal static string Probe(string path)
     {
         try
         {

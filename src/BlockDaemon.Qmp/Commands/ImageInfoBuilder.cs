@@ -101,6 +101,8 @@ internal static class ImageInfoBuilder
         {
             "file" => (null, false),
             "raw" => node.FindChild("file") is { } file ? GetInfo(file.Node) : null,
+            // A filter without its own answer passes the question to the node it filters.
+            "copy-before-write" => node.FindChild("file") is { } filtered ? GetInfo(filtered.Node) : null,
             _ => null,
         };
     }

@@ -13,8 +13,10 @@ namespace BlockDaemon.Qmp.Commands;
 /// </summary>
 internal static class NodeFilename
 {
-    public static string For(BlockNode node) => NeedsJson(node)
-        ? "json:" + QmpJsonWriter.Write(FullOptions(node))
+    public static string For(BlockNode node) =>
+        // cbw_refresh_filename: copy-before-write shows the name of the node it filters.
+        node.DriverName == "copy-before-write" && node.FindChild("file") is { } filtered ? For(filtered.Node)
+        : NeedsJson(node) ? "json:" + QmpJsonWriter.Write(FullOptions(node))
         : PlainName(node);
 
     /// <summary>

@@ -21,6 +21,8 @@ public static class TransactionActions
         ["blockdev-snapshot"] = (tx, data) => ExternalSnapshotAction.FromBlockdevSnapshot(tx, data),
         ["blockdev-snapshot-sync"] = (tx, data) => ExternalSnapshotAction.FromBlockdevSnapshotSync(tx, data),
         ["blockdev-snapshot-internal-sync"] = (tx, data) => new InternalSnapshotAction(tx, data),
+        ["blockdev-backup"] = (tx, data) => new BlockdevBackupAction(tx, data),
+        ["drive-backup"] = (tx, data) => new DriveBackupAction(tx, data),
     };
 
     public static IEnumerable<string> Types => Factories.Keys;

@@ -12,6 +12,11 @@ public sealed class TransactionContext(CommandContext command, CompletionMode co
 
     public CompletionMode CompletionMode { get; } = completionMode;
 
+    /// <summary>The group every job of a grouped transaction joins (created on first use).</summary>
+    public Core.Jobs.JobTransaction JobTransaction => _jobTransaction ??= new Core.Jobs.JobTransaction();
+
+    private Core.Jobs.JobTransaction? _jobTransaction;
+
     /// <summary>
     /// QEMU's action_check_completion_mode, called first by every action that starts no job:
     /// such an action cannot take part in a grouped completion.
