@@ -45,6 +45,11 @@ public sealed class CopyEngine
         using var flight = new Flight(_options.MaxInFlight);
         Exception? ignored = null;
         long offset = start;
+        // qsd's job loops sleep (rate limit, even at 0 ns) on their first pass, so the command
+        // that started a job always replies before the job gets anywhere. Page-cache I/O that
+        // completes before its await would otherwise run a small job to its end inside the
+        // command, with its events before the reply.
+        await Task.Yield();
         try
         {
             while (offset < end)
