@@ -77,27 +77,7 @@ public sealed partial class Qcow2Driver
             {
                 l1[i] = snapshotL1[i] & ~TableEntries.Copied;
             }
-            long bytes = entries * 8L;
-            long clusters = (bytes + _clusterSize - 1) >> _clusterBits;
-            long start = await _refcounts.AllocateAsync(clusters, ct).ConfigureAwait(false);
-            _refcounts.MarkUsed(start, clusters);
-            await _file.EnsureLengthAsync(_refcounts.EndCluster << _clusterBits, ct).ConfigureAwait(false);
-            var table = new byte[clusters << _clusterBits];
-            for (int i = 0; i < entries; i++)
-            {
-                BinaryPrimitives.WriteUInt64BigEndian(table.AsSpan(i * 8), l1[i]);
-            }
-            ulong offset = (ulong)start << _clusterBits;
-            await _file.WriteAsync((long)offset, table, WriteFlags.None, ct).ConfigureAwait(false);
-            await FlushMetadataAsync(ct).ConfigureAwait(false);
-            await _file.FlushAsync(ct).ConfigureAwait(false);
-
-            // l1_size (36) and l1_table_offset (40) are adjacent: one write switches both.
-            var fields = new byte[12];
-            BinaryPrimitives.WriteUInt32BigEndian(fields, (uint)entries);
-            BinaryPrimitives.WriteUInt64BigEndian(fields.AsSpan(4), offset);
-            await _file.WriteAsync(36, fields, WriteFlags.None, ct).ConfigureAwait(false);
-            await _file.FlushAsync(ct).ConfigureAwait(false);
+            ulong offset = await WriteL1AndSwitchAsync(l1, ct).ConfigureAwait(false);
 
             var oldL1 = _map.L1;
             ulong oldOffset = _map.L1Offset;
