@@ -5,6 +5,7 @@ using BlockDaemon.TestKit;
 
 namespace BlockDaemon.Qcow2.Tests.Driver;
 
+[Collection(nameof(MeasuredAloneCollection))]
 public sealed class CacheAndScaleTests
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
