@@ -58,67 +58,16 @@ public static class DriveBackupCommand
         {
             backing = bs;
         }
-        if (!existing)
+        DriveTarget.Check(graph, path, existing, format, backing);
+        return await DriveTarget.CreateAndUseAsync(graph, path, existing, format, bs.Length, backing, (options, driver) =>
         {
-            if (format != "raw" || backing is not null)
-            {
-                OverlayImage.CheckFormat(graph, format!);
-            }
-            if (backing is not null)
-            {
-                OverlayImage.CheckTarget(graph, path, backing);
-            }
-        }
-        else if (format is not null && !graph.DriverNames.Contains(format))
-        {
-            throw QmpException.Generic($"Unknown driver '{format}'");
-        }
-
-        bool created = false;
-        BlockNode? target = null;
-        try
-        {
-            if (!existing)
-            {
-                await OverlayImage.CreateFileAsync(path, default).ConfigureAwait(false);
-                created = true;
-                if (format == "raw")
-                {
-                    await FileCreator.CreateAsync(new FileCreateOptions { Filename = path, Size = bs.Length }, default).ConfigureAwait(false);
-                }
-                else
-                {
-                    await OverlayImage.FormatAsync(graph, path, bs.Length, backing, default).ConfigureAwait(false);
-                }
-            }
-            string driver = format ?? DriveMirrorCommand.Probe(path);
-            var options = new OptionDict();
-            options.Set("driver", driver);
             options.Set("discard", "unmap");
             options.Set("detect-zeroes", "unmap");
-            var fileOptions = new OptionDict();
-            fileOptions.Set("driver", "file");
-            fileOptions.Set("filename", path);
-            options.Set("file", fileOptions);
             if (driver == "qcow2")
             {
                 // The nodes already open stand for the backing files the header names.
                 options.Set("backing", backing?.NodeName);
             }
-            target = await graph.AddUnownedNodeAsync(options, default).ConfigureAwait(false);
-            return await BackupStart.PrepareAsync(context, arguments, bs, target, ownsTarget: true).ConfigureAwait(false);
-        }
-        catch (Exception e)
-        {
-            if (target is not null && target.Parents.Count == 0 && graph.FindNode(target.NodeName) == target)
-            {
-                await graph.DiscardNodeAsync(target).ConfigureAwait(false);
-            }
-            if (created)
-            {
-                OverlayImage.Remove(path);
-            }
-            throw e is BlockException be ? QmpErrors.From(be) : e;
-        }
+        }, target => BackupStart.PrepareAsync(context, arguments, bs, target, ownsTarget: true).AsTask()).ConfigureAwait(false);
     }
 }

@@ -53,91 +53,26 @@ public static class DriveMirrorCommand
             graph.CheckNewNodeName(nodeName);
         }
         bool withBacking = !(sync == "full" || targetBacking is null);
-        if (!existing)
+        DriveTarget.Check(graph, path, existing, format, withBacking ? targetBacking : null);
+        bool zeroTarget = sync == "full" && existing;
+        await DriveTarget.CreateAndUseAsync(graph, path, existing, format, bs.Length, withBacking ? targetBacking : null, (options, driver) =>
         {
-            if (format != "raw" || withBacking)
-            {
-                OverlayImage.CheckFormat(graph, format!);
-            }
-            if (withBacking)
-            {
-                OverlayImage.CheckTarget(graph, path, targetBacking!);
-            }
-        }
-        else if (format is not null && !graph.DriverNames.Contains(format))
-        {
-            throw QmpException.Generic($"Unknown driver '{format}'");
-        }
-
-        bool created = false;
-        BlockNode? target = null;
-        try
-        {
-            if (!existing)
-            {
-                await OverlayImage.CreateFileAsync(path, default).ConfigureAwait(false);
-                created = true;
-                if (format == "raw")
-                {
-                    await FileCreator.CreateAsync(new FileCreateOptions { Filename = path, Size = bs.Length }, default).ConfigureAwait(false);
-                }
-                else
-                {
-                    await OverlayImage.FormatAsync(graph, path, bs.Length, withBacking ? targetBacking : null, default).ConfigureAwait(false);
-                }
-            }
-            var options = new OptionDict();
-            options.Set("driver", format ?? Probe(path));
             if (nodeName is not null)
             {
                 options.Set("node-name", nodeName);
             }
-            var fileOptions = new OptionDict();
-            fileOptions.Set("driver", "file");
-            fileOptions.Set("filename", path);
-            options.Set("file", fileOptions);
             // BDRV_O_NO_BACKING: the mirror attaches the source's chain itself on completion.
-            if ((format ?? Probe(path)) == "qcow2")
+            if (driver == "qcow2")
             {
                 options.Set("backing", null);
             }
-            target = await graph.AddUnownedNodeAsync(options, default).ConfigureAwait(false);
-            bool zeroTarget = sync == "full" && existing;
+        }, async target =>
+        {
             await BlockdevMirrorCommand.StartAsync(context, arguments, bs, target, request, new DriveMirrorTarget(targetBacking, zeroTarget))
                 .ConfigureAwait(false);
-            return null;
-        }
-        catch (Exception e)
-        {
-            if (target is not null && target.Parents.Count == 0 && graph.FindNode(target.NodeName) == target)
-            {
-                await graph.DiscardNodeAsync(target).ConfigureAwait(false);
-            }
-            if (created)
-            {
-                OverlayImage.Remove(path);
-            }
-            if (e is BlockException be)
-            {
-                throw QmpErrors.From(be);
-            }
-            throw;
-        }
-    }
-
-    // qsd probes an existing image without 'format'; blockd knows qcow2's magic and takes anything else as raw.
-    internal static string Probe(string path)
-    {
-        try
-        {
-            using var file = File.OpenRead(path);
-            Span<byte> magic = stackalloc byte[4];
-            return file.Read(magic) == 4 && magic.SequenceEqual((ReadOnlySpan<byte>)[0x51, 0x46, 0x49, 0xfb]) ? "qcow2" : "raw";
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return "raw";
-        }
+            return true;
+        }).ConfigureAwait(false);
+        return null;
     }
 }
 
