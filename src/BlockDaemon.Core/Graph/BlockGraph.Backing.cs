@@ -62,6 +62,10 @@ public sealed partial class BlockGraph
         }
     }
 
+    /// <summary>Whether <paramref name="candidate"/> lies somewhere below <paramref name="node"/> (through any child).</summary>
+    public static bool IsBelow(BlockNode node, BlockNode candidate) =>
+        node.Children.Any(c => ReferenceEquals(c.Node, candidate) || IsBelow(c.Node, candidate));
+
     /// <summary>The backing node of <paramref name="node"/>, or null.</summary>
     public static BlockNode? BackingOf(BlockNode node) => (node.Driver as IBackingLink)?.Backing?.Node;
 }

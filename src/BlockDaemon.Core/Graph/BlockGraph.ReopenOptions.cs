@@ -161,7 +161,7 @@ public sealed partial class BlockGraph
                 {
                     return (false, current);
                 }
-                if (target == node || IsInSubtree(node, target))
+                if (target == node || IsBelow(target, node))
                 {
                     throw BlockException.Invalid($"Making '{target.NodeName}' a backing child of '{node.NodeName}' would create a cycle");
                 }
@@ -172,28 +172,6 @@ public sealed partial class BlockGraph
             default:
                 throw BlockException.Invalid($"Invalid parameter type for '{prefix}backing', expected: BlockdevRef or null");
         }
-    }
-
-    // True when making `candidate` a child of `node` would close a loop: `node` is below it.
-    private static bool IsInSubtree(BlockNode node, BlockNode candidate)
-    {
-        var stack = new Stack<BlockNode>([candidate]);
-        var visited = new HashSet<BlockNode>();
-        while (stack.TryPop(out var n))
-        {
-            if (n == node)
-            {
-                return true;
-            }
-            if (visited.Add(n))
-            {
-                foreach (var child in n.Children)
-                {
-                    stack.Push(child.Node);
-                }
-            }
-        }
-        return false;
     }
 
     private async ValueTask ApplyOptionsAsync(ReopenPlan plan, Stack<Func<ValueTask>> undo, CancellationToken ct)

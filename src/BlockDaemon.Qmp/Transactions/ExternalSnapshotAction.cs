@@ -174,7 +174,7 @@ public sealed class ExternalSnapshotAction : ITransactionAction
         {
             throw QmpException.Generic("The overlay does not support backing images");
         }
-        if (ReferenceEquals(overlay, oldTop) || IsBelow(oldTop, overlay))
+        if (ReferenceEquals(overlay, oldTop) || BlockGraph.IsBelow(oldTop, overlay))
         {
             throw QmpException.Generic($"Making '{oldTop.NodeName}' a backing child of '{overlay.NodeName}' would create a cycle");
         }
@@ -192,9 +192,6 @@ public sealed class ExternalSnapshotAction : ITransactionAction
             throw QmpErrors.From(e);
         }
     }
-
-    private static bool IsBelow(BlockNode node, BlockNode candidate) =>
-        node.Children.Any(c => ReferenceEquals(c.Node, candidate) || IsBelow(c.Node, candidate));
 
     /// <summary>QEMU's bdrv_lookup_bs: a named backend's root by device, else a node by node-name.</summary>
     internal static BlockNode Lookup(BlockGraph graph, string? device, string? nodeName)
