@@ -16,7 +16,8 @@ targets t-full-idle, t-full-writer, t-inc-idle, t-inc-writer of the disk's size.
                 sync=incremental to t-inc-idle, no guest
   inc_writer    10% rewritten again, sync=incremental to t-inc-writer while the guest writes
 
-The guest is one NBD connection doing 4 KiB writes at random 4 KiB-aligned offsets, one in
+Every timed phase starts after a sync(2), so the page cache holds nothing dirty from an
+earlier phase. The guest is one NBD connection doing 4 KiB writes at random 4 KiB-aligned offsets, one in
 flight, started every 1/RATE s (a late write starts at once). A job error, a QMP error or a
 failed guest write exits 1: a failure is never reported as a time.
 """
@@ -179,7 +180,10 @@ def main():
     qmp = Qmp(qmp_path)
     result = {}
 
+    # Each phase starts with nothing dirty in the page cache: what one phase wrote is not
+    # written back during the next one.
     def backup(job, target, rate_during, **extra):
+        os.sync()
         guest = Guest(nbd_path, export, rate_during, 2) if rate_during > 0 else None
         t0 = time.monotonic()
         qmp.execute("blockdev-backup", **{"job-id": job, "device": "disk", "target": target}, **extra)
@@ -188,6 +192,7 @@ def main():
         return guest.stop() if guest else None
 
     def latency(name):
+        os.sync()
         guest = Guest(nbd_path, export, rate, 1)
         time.sleep(window)
         record(name, guest.stop())

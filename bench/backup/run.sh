@@ -102,7 +102,10 @@ daemons=(blockd qsd)
 declare -A samples
 
 for run in $(seq "$runs"); do
-    for daemon in "${daemons[@]}"; do
+    # Odd runs start with blockd, even runs with qsd: the first slot of a run pays more.
+    order=("${daemons[@]}")
+    ((run % 2 == 0)) && order=(qsd blockd)
+    for daemon in "${order[@]}"; do
         echo "run $run/$runs: $daemon" >&2
         # Every run starts from a fresh copy of the disk and empty targets (untimed).
         rm -rf "$work/run"; cp -r "$work/golden" "$work/run"
