@@ -187,6 +187,7 @@ public sealed class CopyBeforeWriteDriver : IBlockDriver, IFilterDriver
         _file.Node.ReleaseDirtyBitmap(State.CopyBitmap);
         _node.ReleaseDirtyBitmap(_done);
         _node.ReleaseDirtyBitmap(_access);
+        State.ReleaseBuffers();
         return ValueTask.CompletedTask;
     }
 }
