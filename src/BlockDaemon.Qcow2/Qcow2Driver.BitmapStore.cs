@@ -70,22 +70,13 @@ public sealed partial class Qcow2Driver
                             continue;
                         }
                     }
-                    var data = SnapshotDataCluster(s, k);
+                    var data = SnapshotDataCluster(s, k, AheadOf(s, from, to));
+                    s.MarkedAhead = true;
                     await _file.WriteAsync((long)s.DataClusters[k], data, WriteFlags.None, ct).ConfigureAwait(false);
                     written.Add((s, k, data));
                 }
             }
-            if (written.Count > 0)
-            {
-                await _file.FlushAsync(ct).ConfigureAwait(false);
-                foreach (var (s, k, data) in written)
-                {
-                    lock (s)
-                    {
-                        s.Durable!.SetFrom(data, k * BitsPerDataCluster);
-                    }
-                }
-            }
+            await WriteAndFlushDurableAsync(written, ct).ConfigureAwait(false);
         }
         finally
         {
@@ -93,32 +84,66 @@ public sealed partial class Qcow2Driver
         }
     }
 
+    // Bits a write-ahead stores set beyond those it needs: the aligned region of
+    // WriteAheadRegionBytes of guest disk around [from, to), within one data cluster. A guest
+    // writing all over a region then pays one bitmap write and flush for the region instead of one
+    // per granule; the disk holds a superset of the bits (what a crash leaves, safe) until the
+    // exact bits are stored when the image is closed or made read-only.
+    private (long From, long To) AheadOf(StoredBitmap s, long from, long to)
+    {
+        long region = Math.Max(1, WriteAheadRegionBytes >> ResolveLive(s).GranularityBits);
+        long clusterFirst = from / BitsPerDataCluster * BitsPerDataCluster;
+        long clusterEnd = Math.Min(clusterFirst + BitsPerDataCluster, s.Durable!.Length);
+        return (Math.Max(clusterFirst, from / region * region), Math.Min(clusterEnd, (to + region - 1) / region * region));
+    }
+
+    private async ValueTask WriteAndFlushDurableAsync(List<(StoredBitmap, long, byte[])> written, CancellationToken ct)
+    {
+        if (written.Count == 0)
+        {
+            return;
+        }
+        await _file.FlushAsync(ct).ConfigureAwait(false);
+        foreach (var (s, k, data) in written)
+        {
+            lock (s)
+            {
+                s.Durable!.SetFrom(data, k * BitsPerDataCluster);
+            }
+        }
+    }
+
     // The bytes of data cluster k as the bitmap has them now (with a frozen bitmap's successor,
     // whose writes the stored bitmap must also cover). The durable record of the cluster is
     // cleared in the same step, so a writer that marks afterwards cannot rely on it until
     // this snapshot is on disk.
-    private byte[] SnapshotDataCluster(StoredBitmap s, long k)
+    // With an ahead range (a write-ahead), the bits already durable are kept set too, so that
+    // earlier write-aheads' regions stay covered.
+    private byte[] SnapshotDataCluster(StoredBitmap s, long k, (long From, long To)? ahead = null)
     {
         var data = new byte[_clusterSize];
         long firstBit = k * BitsPerDataCluster;
         lock (s)
         {
+            if (ahead is { } range)
+            {
+                s.Durable!.CopyTo(data, firstBit);
+                SetBits(data, range.From - firstBit, range.To - range.From);
+            }
             var live = ResolveLive(s);
+            var bits = new byte[_clusterSize];
             lock (live.SyncRoot)
             {
-                live.Bits.CopyTo(data, firstBit);
+                live.Bits.CopyTo(bits, firstBit);
             }
+            Or(data, bits);
             if (live.Successor is { } successor && successor.Granularity == live.Granularity)
             {
-                var more = new byte[_clusterSize];
                 lock (successor.SyncRoot)
                 {
-                    successor.Bits.CopyTo(more, firstBit);
+                    successor.Bits.CopyTo(bits, firstBit);
                 }
-                for (int i = 0; i < data.Length; i++)
-                {
-                    data[i] |= more[i];
-                }
+                Or(data, bits);
             }
             long count = Math.Min(BitsPerDataCluster, s.Durable!.Length - firstBit);
             if (count > 0)
@@ -135,7 +160,9 @@ public sealed partial class Qcow2Driver
     /// </summary>
     public ValueTask SyncAsync(CancellationToken ct) => SyncBitmapsAsync(ct);
 
-    private async ValueTask SyncBitmapsAsync(CancellationToken ct)
+    /// <param name="exact">Closing or going read-only: bitmaps with write-ahead regions are stored
+    /// with their exact bits, so the next open does not find the regions' extra bits.</param>
+    private async ValueTask SyncBitmapsAsync(CancellationToken ct, bool exact = false)
     {
         if (_node.ReadOnly || Volatile.Read(ref _stored).Length == 0)
         {
@@ -156,10 +183,11 @@ public sealed partial class Qcow2Driver
                 var live = ResolveLive(s);
                 flagsChanged |= s.Entry.Flags != FlagsFor(live);
                 long seen = live.ChangeCount;
-                if (ReferenceEquals(live, s.StoredObject) && seen == s.StoredChanges)
+                if (ReferenceEquals(live, s.StoredObject) && seen == s.StoredChanges && !(exact && s.MarkedAhead))
                 {
                     continue;
                 }
+                s.MarkedAhead = false;
                 for (long k = 0; k < s.DataClusters.Length; k++)
                 {
                     var data = SnapshotDataCluster(s, k);
@@ -170,14 +198,7 @@ public sealed partial class Qcow2Driver
             }
             if (written.Count > 0)
             {
-                await _file.FlushAsync(ct).ConfigureAwait(false);
-                foreach (var (s, k, data) in written)
-                {
-                    lock (s)
-                    {
-                        s.Durable!.SetFrom(data, k * BitsPerDataCluster);
-                    }
-                }
+                await WriteAndFlushDurableAsync(written, ct).ConfigureAwait(false);
                 foreach (var (s, live, seen) in changes)
                 {
                     s.StoredObject = live;
@@ -345,6 +366,22 @@ public sealed partial class Qcow2Driver
 
     // Where the directory was last written; freed once a new one replaces it.
     private (ulong Offset, long Size)? _oldDirectory;
+
+    private static void Or(byte[] into, byte[] bits)
+    {
+        for (int i = 0; i < into.Length; i++)
+        {
+            into[i] |= bits[i];
+        }
+    }
+
+    private static void SetBits(byte[] bytes, long first, long count)
+    {
+        for (long bit = first; bit < first + count; bit++)
+        {
+            bytes[bit >> 3] |= (byte)(1 << (int)(bit & 7));
+        }
+    }
 
     private static void ClearBitsFrom(byte[] bytes, long bit)
     {

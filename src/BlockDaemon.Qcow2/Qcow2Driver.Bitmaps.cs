@@ -14,8 +14,10 @@ namespace BlockDaemon.Qcow2;
 /// never carries the in-use flag, so QEMU can read it at any moment (qemu-img info -U).</item>
 /// <item>Write-ahead: the generic path sets a write's bits in memory before the driver sees the
 /// write; the driver then makes sure those bits are durable on disk (data cluster overwritten in
-/// place, then a flush) before the write goes on. Only the first write to a granule after the
-/// bits on disk were last cleared pays this; the check is a lookup in <see cref="StoredBitmap.Durable"/>.</item>
+/// place, then a flush) before the write goes on. A write-ahead stores the bits of a whole
+/// 64 MiB region of guest disk around the write, so only the first write to a region after the
+/// bits on disk were last cleared pays it; the check is a lookup in <see cref="StoredBitmap.Durable"/>.
+/// The region's extra bits are dropped (the exact bits stored) on close and on going read-only.</item>
 /// <item>Clears, merges and flag changes reach the disk at the next flush, sync point or close;
 /// until then the disk holds a superset of the bits, which is safe.</item>
 /// </list>
@@ -37,6 +39,9 @@ public sealed partial class Qcow2Driver : IPersistentBitmapStore
     internal IReadOnlyList<BitmapDirectoryEntry> StoredBitmaps { get; init; } = [];
 
     private int BitsPerDataCluster => _clusterSize * 8;
+
+    // How much guest disk one write-ahead covers at least (see AheadOf).
+    private const long WriteAheadRegionBytes = 64L << 20;
 
     // qcow2_load_dirty_bitmaps: every bitmap of the directory becomes a bitmap of the node; one
     // marked in use (its writer died) is inconsistent and kept on disk as it was.

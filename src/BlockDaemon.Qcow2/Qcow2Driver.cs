@@ -265,6 +265,7 @@ public sealed partial class Qcow2Driver : IBlockDriver, IImageInfoSource, IInter
     // metadata and the file's length are made final now, as closing would.
     public async ValueTask PrepareReadOnlyAsync(CancellationToken ct)
     {
+        await SyncBitmapsAsync(ct, exact: true).ConfigureAwait(false);
         await FlushAsync(ct).ConfigureAwait(false);
         await TrimGrownTailAsync(ct).ConfigureAwait(false);
     }
@@ -274,6 +275,7 @@ public sealed partial class Qcow2Driver : IBlockDriver, IImageInfoSource, IInter
         await StopCacheCleanerAsync().ConfigureAwait(false);
         if (!_node.ReadOnly)
         {
+            await SyncBitmapsAsync(CancellationToken.None, exact: true).ConfigureAwait(false);
             await FlushAsync(CancellationToken.None).ConfigureAwait(false);
             await TrimGrownTailAsync(CancellationToken.None).ConfigureAwait(false);
         }

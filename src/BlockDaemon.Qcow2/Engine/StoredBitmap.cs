@@ -38,6 +38,9 @@ internal sealed class StoredBitmap
 
     public bool KeptAsFound => Durable is null;
 
+    /// <summary>A write-ahead stored more bits than the bitmap has (see Qcow2Driver.AheadOf); a close stores the exact ones.</summary>
+    public bool MarkedAhead { get; set; }
+
     /// <summary>In the directory when the image was opened (new bitmaps go after these, as qsd stores them).</summary>
     public bool Loaded { get; init; }
 }

@@ -70,6 +70,35 @@ public sealed class BitmapInteropTests : IDisposable
         Assert.Equal(ours.Order(), (await QemuDirtyGranulesAsync(image)).Order());
     }
 
+    [Fact]
+    public async Task A_write_ahead_stores_its_whole_64_MiB_region_until_the_image_is_closed()
+    {
+        ExternalTools.Require(ExternalTools.QemuImg, "qemu-nbd", "nbdinfo");
+        string image = _dir["w.qcow2"];
+        await Qemu.CreateAsync(image, Size, null, Ct);
+        const long region = (64L << 20) / Granularity;
+        await using (var img = await OurImage.OpenAsync(image, Ct))
+        {
+            var node = img.Edge.Node;
+            var bitmap = node.CreateDirtyBitmap("b", Granularity);
+            bitmap.Persistent = true;
+            await Assert.IsAssignableFrom<IPersistentBitmapStore>(node.Driver).AddAsync(bitmap, Ct);
+            await img.Edge.WriteAsync(100L << 20, new byte[4096], ct: Ct);
+            await img.Edge.WriteAsync(200L << 20, new byte[4096], ct: Ct);
+
+            // What a crash would leave (a copy of the file as it is now): a superset, the aligned
+            // regions around both writes.
+            File.Copy(image, _dir["crashed.qcow2"]);
+            var onDisk = await QemuDirtyGranulesAsync(_dir["crashed.qcow2"]);
+            var regions = Enumerable.Range(0, (int)region).Select(i => region + i)
+                .Concat(Enumerable.Range(0, (int)region).Select(i => (3 * region) + i));
+            Assert.Equal(regions.Order(), onDisk.Order());
+        }
+        // A clean close stores the exact bits.
+        Assert.Equal(new[] { (100L << 20) / Granularity, (200L << 20) / Granularity }, (await QemuDirtyGranulesAsync(image)).Order());
+        await Qemu.AssertCleanAsync(image, "after our session", Ct);
+    }
+
     private static HashSet<long> Granules(DirtyBitmap bitmap)
     {
         var set = new HashSet<long>();
