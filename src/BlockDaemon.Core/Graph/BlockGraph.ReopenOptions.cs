@@ -103,6 +103,10 @@ public sealed partial class BlockGraph
             throw BlockException.Invalid("setting detect-zeroes to unmap is not allowed without setting discard operation to unmap");
         }
 
+        if (!node.Driver.SupportsReopen)
+        {
+            throw BlockException.Invalid($"Block format '{node.DriverName}' used by node '{node.NodeName}' does not support reopening files");
+        }
         var (changeBacking, backing) = PlanBacking(node, driverOptions, prefix);
         var plan = new ReopenPlan(node, common, changeBacking, backing);
         plans.Add(plan);

@@ -85,6 +85,7 @@ public sealed partial class CopyBeforeWriteDriver : IBlockDriver, IFilterDriver,
     public BlockChild Target => _target;
 
     public string DriverName => "copy-before-write";
+    public bool SupportsReopen => false;
     public DriverLimits Limits { get; }
     public long Length => _file.Length;
     public string DisplayName => _file.Node.Driver.DisplayName;

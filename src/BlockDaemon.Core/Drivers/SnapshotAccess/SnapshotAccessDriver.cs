@@ -26,6 +26,7 @@ public sealed class SnapshotAccessDriver : IBlockDriver
     }
 
     public string DriverName => "snapshot-access";
+    public bool SupportsReopen => false;
     public DriverLimits Limits { get; }
     public long Length => _file.Length;
     public string DisplayName => _file.Node.Driver.DisplayName;
