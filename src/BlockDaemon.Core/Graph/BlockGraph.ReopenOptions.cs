@@ -12,8 +12,8 @@ public sealed partial class BlockGraph
     /// <summary>
     /// blockdev-reopen: each option set describes an existing node as it should be from now on;
     /// what a set leaves out goes back to its default. Changeable: read-only, auto-read-only,
-    /// discard, detect-zeroes, the backing link and which existing node another child (file) is; a child given inline is reopened with its
-    /// options. Everything is checked before anything changes; a failure while applying undoes
+    /// discard, detect-zeroes, the backing link and which existing node another child (file)
+    /// is; a child given inline is reopened with its options. Everything is checked before anything changes; a failure while applying undoes
     /// the steps already taken (a node that dropped out of a chain and was closed stays closed).
     /// </summary>
     public async ValueTask ReopenAsync(IReadOnlyList<OptionDict> optionSets, CancellationToken ct = default)
