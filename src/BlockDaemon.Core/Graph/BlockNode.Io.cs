@@ -153,7 +153,9 @@ public sealed partial class BlockNode
         using var tracked = request;
         CheckWriteThreshold(offset, length);
         MarkDirtyBitmaps(offset, length);
-        if (!Common.DiscardUnmap)
+        // As in qsd, 'discard' gates unmapping only for a parent node's request (a format driver
+        // zeroing its file); a user's request (an export, a job) may still release clusters.
+        if (!Common.DiscardUnmap && via?.Parent is BlockNode)
         {
             flags &= ~WriteFlags.MayUnmap;
         }

@@ -137,7 +137,8 @@ public sealed partial class Job
     public ValueTask FinalizeAsync()
     {
         ApplyVerb(JobVerb.Finalize);
-        return DoFinalizeAsync();
+        // In a grouped transaction job-finalize of one job finalizes the whole group.
+        return Transaction is { } transaction ? transaction.FinalizeAllAsync() : DoFinalizeAsync();
     }
 
     /// <summary>job_dismiss.</summary>

@@ -72,19 +72,28 @@ public sealed class JobTransaction
         {
             return;
         }
-        foreach (var member in _jobs)
+        // job_transition_to_pending: each job turns PENDING and, if it waits for job-finalize,
+        // says so before the next one turns.
+        foreach (var member in InQemuOrder())
         {
             member.Transition(JobStatus.Pending);
-        }
-        if (_jobs.Any(j => !j.AutoFinalize))
-        {
-            foreach (var member in _jobs)
+            if (!member.AutoFinalize)
             {
                 member.Driver.OnPending(member);
             }
-            return;
         }
-        foreach (var member in _jobs.ToArray())
+        if (_jobs.All(j => j.AutoFinalize))
+        {
+            await FinalizeAllAsync().ConfigureAwait(false);
+        }
+    }
+
+    // job_do_finalize on a grouped job (by itself once all are PENDING, or by job-finalize of
+    // any one of them): every job is prepared before any is committed, and a failed prepare
+    // aborts the whole group.
+    internal async ValueTask FinalizeAllAsync()
+    {
+        foreach (var member in InQemuOrder())
         {
             if (!await member.PrepareInTransactionAsync().ConfigureAwait(false))
             {
@@ -92,9 +101,18 @@ public sealed class JobTransaction
                 return;
             }
         }
-        foreach (var member in _jobs.ToArray())
+        foreach (var member in InQemuOrder())
         {
             await member.FinalizeInTransactionAsync().ConfigureAwait(false);
         }
+    }
+
+    // QEMU adds each job at the head of the transaction's list, so everything applied to the
+    // whole group (job_txn_apply) reaches the last job added first; the events follow that order.
+    private Job[] InQemuOrder()
+    {
+        var jobs = _jobs.ToArray();
+        Array.Reverse(jobs);
+        return jobs;
     }
 }

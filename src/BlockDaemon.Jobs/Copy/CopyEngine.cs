@@ -128,7 +128,7 @@ public sealed class CopyEngine
         {
             try
             {
-                await _target.WriteZeroesAsync(chunk.Offset, chunk.Length, WriteFlags.None, ct).ConfigureAwait(false);
+                await _target.WriteZeroesAsync(chunk.Offset, chunk.Length, _options.ZeroWriteFlags, ct).ConfigureAwait(false);
                 return null;
             }
             catch (Exception e) when (e is not OperationCanceledException)

@@ -1,3 +1,5 @@
+using BlockDaemon.Core.Io;
+
 namespace BlockDaemon.Jobs.Copy;
 
 /// <summary>How the copy engine moves data; defaults suit image files on local disks.</summary>
@@ -11,4 +13,10 @@ public sealed record CopyOptions
 
     /// <summary>Ask the plan for at most this much at once (block-status calls stay cheap).</summary>
     public long MaxPlanLength { get; init; } = 1L << 30;
+
+    /// <summary>
+    /// Flags of the target writes for ranges that read as zeroes; a mirror with 'unmap' passes
+    /// MayUnmap, so the target's clusters are released instead of kept as allocated zeroes.
+    /// </summary>
+    public WriteFlags ZeroWriteFlags { get; init; }
 }

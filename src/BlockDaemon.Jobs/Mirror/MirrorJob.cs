@@ -72,7 +72,12 @@ public sealed class MirrorJob : BlockJob
         Block(Target);
         int chunk = (int)Math.Clamp(_options.BufSize, _options.Granularity, 1 << 20);
         chunk = Math.Max(chunk, _options.Granularity);
-        var chunks = new CopyOptions { ChunkSize = chunk, MaxInFlight = (int)Math.Clamp(_options.BufSize / chunk, 1, 16) };
+        var chunks = new CopyOptions
+        {
+            ChunkSize = chunk,
+            MaxInFlight = (int)Math.Clamp(_options.BufSize / chunk, 1, 16),
+            ZeroWriteFlags = _options.Unmap ? WriteFlags.MayUnmap : WriteFlags.None,
+        };
         _live = new LiveCopy(this, Source, _source, _target, _options.Granularity, chunks, DirtyPlanAsync, _options.BufSize);
         _live.Track();
     }

@@ -28,7 +28,7 @@ public sealed record MirrorOptions
 
     public OnErrorPolicy OnTargetError { get; init; } = OnErrorPolicy.Report;
 
-    /// <summary>Whether zeroed ranges may be unmapped on the target (only a hint: data is written as zeroes).</summary>
+    /// <summary>Whether ranges that read as zeroes may be unmapped on the target (drive-mirror's 'unmap'; always on for blockdev-mirror, as in qsd).</summary>
     public bool Unmap { get; init; } = true;
 
     /// <summary>The target may hold old data: sync=full copies everything, holes included (drive-mirror mode=existing).</summary>

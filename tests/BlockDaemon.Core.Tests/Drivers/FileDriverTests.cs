@@ -125,12 +125,13 @@ public sealed class FileDriverTests : IDisposable
     }
 
     [Fact]
-    public async Task Write_zeroes_without_discard_unmap_keeps_the_blocks_allocated()
+    public async Task Write_zeroes_from_a_format_node_without_discard_unmap_keeps_the_blocks_allocated()
     {
         string img = _dir.CreateFile("img", BlockAssert.Pattern(1 << 20));
         await using var t = new TestGraph();
         var f0 = await t.AddAsync(Opt.File(img, "f0"), Ct);
-        var root = t.Attach("f0", ConsistentRead | Write);
+        await t.AddAsync(Opt.Raw("r0", "f0"), Ct);
+        var root = t.Attach("r0", ConsistentRead | Write);
         long? before = f0.Driver.AllocatedBytes;
 
         await root.WriteZeroesAsync(0, 524288, WriteFlags.MayUnmap, Ct);

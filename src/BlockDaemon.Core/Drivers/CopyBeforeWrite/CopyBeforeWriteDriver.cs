@@ -192,6 +192,7 @@ public sealed partial class CopyBeforeWriteDriver : IBlockDriver, IFilterDriver,
         _file.Node.ReleaseDirtyBitmap(State.CopyBitmap);
         _node.ReleaseDirtyBitmap(_done);
         _node.ReleaseDirtyBitmap(_access);
+        State.ReleaseBuffers();
         return ValueTask.CompletedTask;
     }
 }
