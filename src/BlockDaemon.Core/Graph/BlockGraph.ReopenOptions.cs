@@ -12,8 +12,8 @@ public sealed partial class BlockGraph
     /// <summary>
     /// blockdev-reopen: each option set describes an existing node as it should be from now on;
     /// what a set leaves out goes back to its default. Changeable: read-only, auto-read-only,
-    /// discard, detect-zeroes and the backing link; a child given inline is reopened with its
-    /// options. Everything is checked before anything changes; a failure while applying undoes
+    /// discard, detect-zeroes, the backing link and which existing node another child (file)
+    /// is; a child given inline is reopened with its options. Everything is checked before anything changes; a failure while applying undoes
     /// the steps already taken (a node that dropped out of a chain and was closed stays closed).
     /// </summary>
     public async ValueTask ReopenAsync(IReadOnlyList<OptionDict> optionSets, CancellationToken ct = default)
@@ -46,6 +46,10 @@ public sealed partial class BlockGraph
             {
                 await ApplyOptionsAsync(plan, undo, ct).ConfigureAwait(false);
             }
+            foreach (var plan in plans.Where(p => p.ChildChanges.Count > 0))
+            {
+                await ApplyChildChangesAsync(plan, undo, ct).ConfigureAwait(false);
+            }
             foreach (var plan in plans.Where(p => p.ChangeBacking))
             {
                 await ApplyBackingAsync(plan, undo, ct).ConfigureAwait(false);
@@ -59,9 +63,16 @@ public sealed partial class BlockGraph
             }
             throw;
         }
+        await CloseDroppedChildrenAsync(plans, ct).ConfigureAwait(false);
     }
 
-    private sealed record ReopenPlan(BlockNode Node, NodeOptions Common, bool ChangeBacking, BlockNode? Backing);
+    private sealed record ReopenPlan(BlockNode Node, NodeOptions Common, bool ChangeBacking, BlockNode? Backing)
+    {
+        /// <summary>Children other than backing that the reopen points at another existing node.</summary>
+        public List<(BlockChild Edge, BlockNode To)> ChildChanges { get; } = [];
+
+        public List<BlockNode> DroppedChildren { get; } = [];
+    }
 
     private void PlanReopen(BlockNode node, OptionDict set, NodeOptions? inheritFrom, string prefix, List<ReopenPlan> plans)
     {
@@ -92,8 +103,13 @@ public sealed partial class BlockGraph
             throw BlockException.Invalid("setting detect-zeroes to unmap is not allowed without setting discard operation to unmap");
         }
 
+        if (!node.Driver.SupportsReopen)
+        {
+            throw BlockException.Invalid($"Block format '{node.DriverName}' used by node '{node.NodeName}' does not support reopening files");
+        }
         var (changeBacking, backing) = PlanBacking(node, driverOptions, prefix);
-        plans.Add(new ReopenPlan(node, common, changeBacking, backing));
+        var plan = new ReopenPlan(node, common, changeBacking, backing);
+        plans.Add(plan);
 
         var childRoles = node.Children.Select(c => c.Role).Where(r => r != "backing").ToHashSet();
         foreach (var edge in node.Children.Where(c => c.Role != "backing"))
@@ -108,8 +124,7 @@ public sealed partial class BlockGraph
                     var target = FindNode(reference) ?? throw BlockException.Invalid($"Cannot find device='' nor node-name='{reference}'");
                     if (target != edge.Node)
                     {
-                        throw new BlockException(BlockErrorKind.NotSupported,
-                            $"Replacing the '{edge.Role}' child of '{node.NodeName}' (with '{reference}') is not supported; only its options can change");
+                        PlanChildChange(plan, edge, target);
                     }
                     break;
                 case OptionDict inline:

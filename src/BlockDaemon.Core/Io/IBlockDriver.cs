@@ -73,4 +73,10 @@ public interface IBlockDriver : IAsyncDisposable
     /// everything cached must reach the image, since nothing will be written after this.
     /// </summary>
     ValueTask PrepareReadOnlyAsync(CancellationToken ct) => FlushAsync(ct);
+
+    /// <summary>
+    /// Whether blockdev-reopen may name the node (QEMU drivers without bdrv_reopen_prepare,
+    /// such as copy-before-write and snapshot-access, refuse every reopen, even an unchanged one).
+    /// </summary>
+    bool SupportsReopen => true;
 }

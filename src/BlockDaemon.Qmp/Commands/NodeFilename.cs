@@ -14,8 +14,8 @@ namespace BlockDaemon.Qmp.Commands;
 internal static class NodeFilename
 {
     public static string For(BlockNode node) =>
-        // cbw_refresh_filename: copy-before-write shows the name of the node it filters.
-        node.DriverName == "copy-before-write" && node.FindChild("file") is { } filtered ? For(filtered.Node)
+        // cbw_refresh_filename and snapshot_access_refresh_filename: both show their file child's name.
+        node.DriverName is "copy-before-write" or "snapshot-access" && node.FindChild("file") is { } filtered ? For(filtered.Node)
         : NeedsJson(node) ? "json:" + QmpJsonWriter.Write(FullOptions(node))
         : PlainName(node);
 

@@ -60,12 +60,11 @@ public sealed class BlockCopyState
     /// <summary>Bytes still to copy.</summary>
     public long Remaining => CopyBitmap.Count;
 
-    /// <summary>Gives up on the snapshot: nothing more is copied, waiters go on.</summary>
-    public void Break()
-    {
-        Broken = true;
-        CopyBitmap.Clear(keepBackup: false);
-    }
+    /// <summary>
+    /// Gives up on the snapshot: nothing more is copied, waiters go on. The copy bitmap keeps
+    /// what was never copied, as qsd's does (queries show it).
+    /// </summary>
+    public void Break() => Broken = true;
 
     /// <summary>
     /// Makes sure the target holds the old data of every cluster [offset, offset + length)

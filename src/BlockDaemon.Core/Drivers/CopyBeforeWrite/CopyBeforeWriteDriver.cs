@@ -20,7 +20,7 @@ public enum OnCbwError
 /// "target" child (<see cref="BlockCopyState"/>), then goes to "file". The target therefore
 /// holds the image as it was when the filter was opened, wherever the guest has written since.
 /// </summary>
-public sealed class CopyBeforeWriteDriver : IBlockDriver, IFilterDriver
+public sealed partial class CopyBeforeWriteDriver : IBlockDriver, IFilterDriver, ISnapshotAccess
 {
     private readonly BlockChild _file;
     private readonly BlockChild _target;
@@ -51,9 +51,10 @@ public sealed class CopyBeforeWriteDriver : IBlockDriver, IFilterDriver
         }
         _done = Detached(cluster, file.Length);
         node.AttachDirtyBitmap(_done);
+        // What a snapshot-access reader may read: what is to be copied, less what it discards.
         _access = Detached(cluster, file.Length);
         node.AttachDirtyBitmap(_access);
-        _access.Mark(0, file.Length);
+        _access.MergeFrom(copy, keepBackup: false);
         State = new BlockCopyState(file, target, copy, _done);
         var limits = file.Node.Driver.Limits;
         Limits = new DriverLimits
@@ -84,6 +85,7 @@ public sealed class CopyBeforeWriteDriver : IBlockDriver, IFilterDriver
     public BlockChild Target => _target;
 
     public string DriverName => "copy-before-write";
+    public bool SupportsReopen => false;
     public DriverLimits Limits { get; }
     public long Length => _file.Length;
     public string DisplayName => _file.Node.Driver.DisplayName;
@@ -126,6 +128,7 @@ public sealed class CopyBeforeWriteDriver : IBlockDriver, IFilterDriver
         {
             return;
         }
+        bool copied = false;
         try
         {
             var copy = State.CopyAsync(offset, length, ct).AsTask();
@@ -137,6 +140,7 @@ public sealed class CopyBeforeWriteDriver : IBlockDriver, IFilterDriver
             {
                 await copy.ConfigureAwait(false);
             }
+            copied = true;
         }
         catch (Exception e) when (e is BlockException or TimeoutException)
         {
@@ -146,6 +150,7 @@ public sealed class CopyBeforeWriteDriver : IBlockDriver, IFilterDriver
             }
             State.Break();
         }
+        await AfterCopyAsync(offset, length, copied).ConfigureAwait(false);
     }
 
     private const int ETimedOut = 110;
