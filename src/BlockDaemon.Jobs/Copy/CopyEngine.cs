@@ -124,6 +124,19 @@ public sealed class CopyEngine
 
     private async ValueTask<(CopyOperation Operation, Exception Error)?> CopyChunkAsync(Chunk chunk, CancellationToken ct)
     {
+        if (_options.ReadCopies)
+        {
+            using var read = AlignedBufferPool.Rent(chunk.Length);
+            try
+            {
+                await _source.ReadAsync(chunk.Offset, read.Memory[..chunk.Length], ct).ConfigureAwait(false);
+                return null;
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                return (CopyOperation.Read, e);
+            }
+        }
         if (chunk.Action == CopyAction.Zero)
         {
             try

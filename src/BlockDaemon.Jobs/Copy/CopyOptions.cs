@@ -11,4 +11,10 @@ public sealed record CopyOptions
 
     /// <summary>Ask the plan for at most this much at once (block-status calls stay cheap).</summary>
     public long MaxPlanLength { get; init; } = 1L << 30;
+
+    /// <summary>
+    /// The source copies what it reads (a copy-on-read filter, as block-stream reads): chunks,
+    /// zero ones included, are only read, never written, and every failure is a read failure.
+    /// </summary>
+    public bool ReadCopies { get; init; }
 }
