@@ -75,17 +75,35 @@ public sealed partial class Job
     private TaskCompletionSource? _sleeper;
     private Task? _resumedAfterSleep;
 
-    /// <summary>Sleeps up to <paramref name="delay"/>; returns early when cancelled, later when paused meanwhile (after the resume).</summary>
+    /// <summary>
+    /// Sleeps up to <paramref name="delay"/>; returns early when cancelled, later when paused
+    /// meanwhile (after the resume). A pause already requested is taken here instead of the sleep,
+    /// as job_sleep_ns goes to its pause point: returning at once would let the caller run on
+    /// (or spin in its sleep loop) until some later pause point.
+    /// </summary>
     public async ValueTask SleepAsync(TimeSpan delay, CancellationToken ct, Task? wakeEarly = null)
     {
         var wake = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        bool pauseNow = false;
         lock (_sleepLock)
         {
-            if (PauseCount > 0 || IsCancelled)
+            if (IsCancelled)
             {
                 return;
             }
-            _sleeper = wake;
+            if (PauseCount > 0)
+            {
+                pauseNow = true;
+            }
+            else
+            {
+                _sleeper = wake;
+            }
+        }
+        if (pauseNow)
+        {
+            await PausePointAsync().ConfigureAwait(false);
+            return;
         }
         Busy = false;
         try
