@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Waits until a job has made some progress, through a second QMP monitor, so that a test can act
-on a rate-limited job that is asleep between chunks (the state in which both daemons handle a
-pause at once). Usage: 141-wait-progress.py SOCKET JOB-ID MIN-PROGRESS. Prints nothing on
-success; gives up after 20 s with a message and exit status 1."""
+"""Waits until a block job has made some progress and is idle (busy=false: asleep for its rate
+limit), through a second QMP monitor, so that a test can act on a rate-limited job between
+chunks (the state in which both daemons handle a pause or cancel at once).
+Usage: 141-wait-progress.py SOCKET JOB-ID MIN-PROGRESS. Prints nothing on success; gives up
+after 20 s with a message and exit status 1."""
 import json
 import socket
 import sys
@@ -36,8 +37,8 @@ def command(name):
 command("qmp_capabilities")
 deadline = time.monotonic() + 20
 while time.monotonic() < deadline:
-    for info in command("query-jobs").get("return", []):
-        if info["id"] == job and info["current-progress"] >= minimum:
+    for info in command("query-block-jobs").get("return", []):
+        if info["device"] == job and info["offset"] >= minimum and not info["busy"]:
             sys.exit(0)
     time.sleep(0.05)
 print(f"job {job} did not reach progress {minimum}")

@@ -133,6 +133,22 @@ public sealed partial class Job
         Busy = true;
     }
 
+    /// <summary>
+    /// Ends a sleep early without pausing (block_job_set_speed's job_enter_cond): the job
+    /// recomputes how long it still has to wait at the new speed.
+    /// </summary>
+    public void WakeSleeper()
+    {
+        lock (_sleepLock)
+        {
+            if (_sleeper is { } sleeper)
+            {
+                _sleeper = null;
+                sleeper.TrySetResult();
+            }
+        }
+    }
+
     // Called on the loop by UserPause: a sleeping job goes to PAUSED now.
     private void PauseSleeper()
     {
