@@ -63,8 +63,6 @@ OMITTED_MEMBERS = {
     "InetSocketAddress": ({"mptcp"}, "blockd opens plain TCP sockets, not multipath TCP"),
     "UnixSocketAddress": ({"abstract", "tight"}, "blockd binds file-system sockets only"),
     "BlockExportOptions": ({"fixed-iothread", "iothread"}, "blockd has no iothreads: I/O runs on the thread pool"),
-    "q_obj_block-stream-arg": ({"filter-node-name"}, "blockd's stream job inserts no copy-on-read filter node yet"),
-    "q_obj_block-commit-arg": ({"filter-node-name"}, "blockd's commit job inserts no commit_top filter node yet"),
 }
 
 # Builtin types and the JSON type introspection reports for them.

@@ -75,6 +75,8 @@ internal static class DaemonServices
             graph.RegisterDriver(new BlkdebugDriverFactory());
             graph.RegisterDriver(new BlockDaemon.Core.Drivers.CopyBeforeWrite.CopyBeforeWriteDriverFactory());
             graph.RegisterDriver(new BlockDaemon.Core.Drivers.SnapshotAccess.SnapshotAccessDriverFactory());
+            graph.RegisterDriver(new BlockDaemon.Core.Drivers.CopyOnRead.CopyOnReadDriverFactory());
+            graph.RegisterDriver(new BlockDaemon.Core.Drivers.CommitTop.CommitTopDriverFactory());
             return graph;
         });
         services.AddSingleton<QmpServer>(sp => new QmpServer(

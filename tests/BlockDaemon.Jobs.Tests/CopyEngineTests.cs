@@ -45,6 +45,25 @@ public sealed class CopyEngineTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task With_ReadCopies_chunks_are_only_read_and_failures_are_reads()
+    {
+        var job = new TestCopyJob();
+        _graph.Memory["src"].Hook = (call, _) => call.Op == DriverOp.Read && call.Offset == 768 << 10
+            ? throw new BlockException(BlockErrorKind.IoError, "boom")
+            : ValueTask.CompletedTask;
+        var engine = new CopyEngine(_source, _source, Plan, new CopyOptions { ChunkSize = 64 << 10, ReadCopies = true });
+
+        await Assert.ThrowsAsync<BlockException>(() => engine.RunAsync(job, 0, Size, TestContext.Current.CancellationToken).AsTask());
+
+        Assert.Empty(_graph.Memory["src"].CallsOf(DriverOp.Write));
+        Assert.Empty(_graph.Memory["src"].CallsOf(DriverOp.WriteZeroes));
+        // Zero ranges are read too: the source decides what reading them copies.
+        Assert.Contains(_graph.Memory["src"].CallsOf(DriverOp.Read), c => c.Offset == 256 << 10);
+        Assert.DoesNotContain(_graph.Memory["src"].CallsOf(DriverOp.Read), c => c.Offset == 512 << 10);
+        Assert.Equal(CopyOperation.Read, Assert.Single(job.Errors).Operation);
+    }
+
+    [Fact]
     public async Task Plan_decides_copy_zero_and_skip_and_progress_ends_equal()
     {
         var job = new TestCopyJob();

@@ -12,12 +12,15 @@ public sealed partial class BlockGraph
     /// child must name <paramref name="below"/>; other children by name or inline) and moves the
     /// parents of <paramref name="below"/> onto it, so every request they send goes through the
     /// filter. Without a node-name the filter gets an automatic name (<c>#blockN</c>) and is
-    /// implicit, as QEMU's job filters are. The filter is never owned by the monitor: only
+    /// implicit, as QEMU's job filters are. <paramref name="moves"/> picks the parents that move
+    /// (default: users and data parents, not backing links; commit_top moves exactly the
+    /// overlay's backing link). The filter is never owned by the monitor: only
     /// <see cref="RemoveFilterAsync"/> closes it. Runs with <paramref name="below"/> drained,
     /// so requests in flight finish on it first and requests that arrive meanwhile follow their
     /// edge to the filter. On a permission conflict the graph is as it was and the filter closed.
     /// </summary>
-    public async ValueTask<BlockNode> InsertFilterAsync(OptionDict options, BlockNode below, string childRole = "file", CancellationToken ct = default)
+    public async ValueTask<BlockNode> InsertFilterAsync(OptionDict options, BlockNode below, string childRole = "file",
+        Func<BlockChild, bool>? moves = null, CancellationToken ct = default)
     {
         bool implicitName = !options.TryGet("node-name", out var given) || given is null;
         BlockNode? filter = null;
@@ -33,7 +36,7 @@ public sealed partial class BlockGraph
             {
                 throw new InvalidOperationException($"The filter's '{childRole}' child must be node '{below.NodeName}'");
             }
-            var moved = below.Parents.Where(e => MovesToFilter(e, filter)).ToList();
+            var moved = below.Parents.Where(e => e.Parent != filter && (moves?.Invoke(e) ?? MovesToFilter(e, filter))).ToList();
             Retarget(moved, filter);
             try
             {

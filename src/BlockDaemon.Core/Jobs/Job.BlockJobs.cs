@@ -75,17 +75,35 @@ public sealed partial class Job
     private TaskCompletionSource? _sleeper;
     private Task? _resumedAfterSleep;
 
-    /// <summary>Sleeps up to <paramref name="delay"/>; returns early when cancelled, later when paused meanwhile (after the resume).</summary>
+    /// <summary>
+    /// Sleeps up to <paramref name="delay"/>; returns early when cancelled, later when paused
+    /// meanwhile (after the resume). A pause already requested is taken here instead of the sleep,
+    /// as job_sleep_ns goes to its pause point: returning at once would let the caller run on
+    /// (or spin in its sleep loop) until some later pause point.
+    /// </summary>
     public async ValueTask SleepAsync(TimeSpan delay, CancellationToken ct, Task? wakeEarly = null)
     {
         var wake = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        bool pauseNow = false;
         lock (_sleepLock)
         {
-            if (PauseCount > 0 || IsCancelled)
+            if (IsCancelled)
             {
                 return;
             }
-            _sleeper = wake;
+            if (PauseCount > 0)
+            {
+                pauseNow = true;
+            }
+            else
+            {
+                _sleeper = wake;
+            }
+        }
+        if (pauseNow)
+        {
+            await PausePointAsync().ConfigureAwait(false);
+            return;
         }
         Busy = false;
         try
@@ -113,6 +131,22 @@ public sealed partial class Job
             await resumed.ConfigureAwait(false);
         }
         Busy = true;
+    }
+
+    /// <summary>
+    /// Ends a sleep early without pausing (block_job_set_speed's job_enter_cond): the job
+    /// recomputes how long it still has to wait at the new speed.
+    /// </summary>
+    public void WakeSleeper()
+    {
+        lock (_sleepLock)
+        {
+            if (_sleeper is { } sleeper)
+            {
+                _sleeper = null;
+                sleeper.TrySetResult();
+            }
+        }
     }
 
     // Called on the loop by UserPause: a sleeping job goes to PAUSED now.

@@ -49,6 +49,7 @@ public abstract class BlockJob : JobDriver, ICopyJob
         }
         Job.Speed = speed;
         Limiter.Speed = speed;
+        Job.WakeSleeper();
     }
 
     /// <summary>Puts an op blocker on a node for the job's life (block_job_add_bdrv).</summary>

@@ -2,6 +2,7 @@ using BlockDaemon.Core.Errors;
 using BlockDaemon.Core.Graph;
 using BlockDaemon.Core.Io;
 using BlockDaemon.Core.Jobs;
+using BlockDaemon.Core.Options;
 using BlockDaemon.Jobs.BlockJobs;
 using BlockDaemon.Jobs.Copy;
 
@@ -18,6 +19,8 @@ namespace BlockDaemon.Jobs.Commit;
 /// drained and pivots top's users (exports) to base; a soft block-job-cancel when READY leaves
 /// the chain as it is with base up to date.</item>
 /// </list>
+/// An intermediate commit puts a commit_top filter between the image above top and top for the
+/// job's life, as qsd does (active commit's mirror_top is the mirror's business).
 /// </summary>
 public sealed class CommitJob : BlockJob
 {
@@ -80,6 +83,39 @@ public sealed class CommitJob : BlockJob
                 _restoreReadOnly.Add(node);
             }
         }
+    }
+
+    /// <summary>The commit_top node above <see cref="Top"/> (intermediate commit), once inserted.</summary>
+    public BlockNode? Filter { get; private set; }
+
+    /// <summary>The job's set-up: its holds, then (intermediate commit) the commit_top filter.</summary>
+    public async ValueTask AcquireAsync(string? filterNodeName)
+    {
+        Acquire();
+        if (IsActive)
+        {
+            return;
+        }
+        var options = new OptionDict();
+        options.Set("driver", "commit_top");
+        if (filterNodeName is not null)
+        {
+            options.Set("node-name", filterNodeName);
+        }
+        options.Set("backing", Top.NodeName);
+        // qsd opens commit_top with no flags: read-only.
+        options.Set("read-only", true);
+        var overlay = Overlay!;
+        Filter = await Graph.InsertFilterAsync(options, Top, "backing", moves: e => e.Parent == overlay && e.Role == "backing").ConfigureAwait(false);
+    }
+
+    private async ValueTask RemoveFilterAsync()
+    {
+        if (Filter is { } filter && Graph.FindNode(filter.NodeName) == filter)
+        {
+            await Graph.RemoveFilterAsync(filter).ConfigureAwait(false);
+        }
+        Filter = null;
     }
 
     public void Acquire()
@@ -163,6 +199,8 @@ public sealed class CommitJob : BlockJob
         // Base's new data and its mappings are durable before anything points past top.
         await _base!.FlushAsync().ConfigureAwait(false);
         await ((IBackingLink)Overlay!.Driver).WriteBackingFileAsync(name, Base.DriverName, default).ConfigureAwait(false);
+        // qsd's bdrv_drop_intermediate starts at commit_top: the filter leaves with top.
+        await RemoveFilterAsync().ConfigureAwait(false);
         await Graph.ReplaceBackingAsync(Overlay, Base).ConfigureAwait(false);
     }
 
@@ -178,6 +216,7 @@ public sealed class CommitJob : BlockJob
     {
         _live?.Untrack();
         await base.CleanAsync(job).ConfigureAwait(false);
+        await RemoveFilterAsync().ConfigureAwait(false);
         foreach (var node in _restoreReadOnly)
         {
             // After a pivot base is the image in use: it stays writable.

@@ -12,8 +12,6 @@ namespace BlockDaemon.Jobs.Copy;
 /// </summary>
 public sealed class CopyEngine
 {
-    // A sleeping job re-reads its speed at least this often (block-job-set-speed).
-    private static readonly TimeSpan MaxSleep = TimeSpan.FromMilliseconds(100);
     private readonly BlockChild _source;
     private readonly BlockChild _target;
     private readonly Func<long, long, CancellationToken, ValueTask<CopyExtent>> _plan;
@@ -77,9 +75,11 @@ public sealed class CopyEngine
                 {
                     // Nothing in flight while the job sleeps: a pause during the sleep is a real one.
                     ignored ??= await SettleAsync(job, flight, ct).ConfigureAwait(false);
+                    // One sleep for the whole delay, as qsd's job sleeps: a pause or a new speed
+                    // (which wakes the sleeper) is taken at once, never in a gap between slices.
                     for (var delay = job.Limiter.Delay(); delay > TimeSpan.Zero; delay = job.Limiter.Delay())
                     {
-                        await job.SleepAsync(delay < MaxSleep ? delay : MaxSleep, ct).ConfigureAwait(false);
+                        await job.SleepAsync(delay, ct).ConfigureAwait(false);
                         ct.ThrowIfCancellationRequested();
                     }
                 }
@@ -124,6 +124,19 @@ public sealed class CopyEngine
 
     private async ValueTask<(CopyOperation Operation, Exception Error)?> CopyChunkAsync(Chunk chunk, CancellationToken ct)
     {
+        if (_options.ReadCopies)
+        {
+            using var read = AlignedBufferPool.Rent(chunk.Length);
+            try
+            {
+                await _source.ReadAsync(chunk.Offset, read.Memory[..chunk.Length], ct).ConfigureAwait(false);
+                return null;
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                return (CopyOperation.Read, e);
+            }
+        }
         if (chunk.Action == CopyAction.Zero)
         {
             try

@@ -19,4 +19,10 @@ public sealed record CopyOptions
     /// MayUnmap, so the target's clusters are released instead of kept as allocated zeroes.
     /// </summary>
     public WriteFlags ZeroWriteFlags { get; init; }
+
+    /// <summary>
+    /// The source copies what it reads (a copy-on-read filter, as block-stream reads): chunks,
+    /// zero ones included, are only read, never written, and every failure is a read failure.
+    /// </summary>
+    public bool ReadCopies { get; init; }
 }

@@ -1,7 +1,9 @@
+using BlockDaemon.Core.Drivers.CopyOnRead;
 using BlockDaemon.Core.Errors;
 using BlockDaemon.Core.Graph;
 using BlockDaemon.Core.Io;
 using BlockDaemon.Core.Jobs;
+using BlockDaemon.Core.Options;
 using BlockDaemon.Jobs.BlockJobs;
 using BlockDaemon.Jobs.Copy;
 
@@ -11,13 +13,16 @@ namespace BlockDaemon.Jobs.Stream;
 /// block-stream: copies into <see cref="Top"/> everything it reads from the layers between it and
 /// <see cref="Base"/>, then makes <see cref="Base"/> its backing file. The copied data and the
 /// metadata that maps it are flushed before the header names the new backing file, so a crash
-/// at any point leaves an image that reads the same (qsd 7.2 loses data there).
+/// at any point leaves an image that reads the same (qsd 7.2 loses data there). As in qsd, a
+/// copy-on-read filter sits above <see cref="Top"/> for the job's life: the job copies by reading
+/// through it, and guest reads through it populate the image too.
 /// </summary>
 public sealed class StreamJob : BlockJob
 {
     // QEMU's STREAM_CHUNK: progress moves in the same steps as qsd's.
-    private static readonly CopyOptions Chunks = new() { ChunkSize = 512 << 10 };
+    private static readonly CopyOptions Chunks = new() { ChunkSize = 512 << 10, ReadCopies = true };
     private BlockChild? _top;
+    private BlockChild? _source;
     private bool _restoreReadOnly;
 
     public StreamJob(BlockGraph graph, IBlockJobEvents events, OnErrorPolicy onError, BlockNode top, BlockNode? baseNode, string? backingFile)
@@ -26,6 +31,51 @@ public sealed class StreamJob : BlockJob
         Top = top;
         Base = baseNode;
         BackingFile = backingFile;
+    }
+
+    /// <summary>The copy-on-read node above <see cref="Top"/>, once <see cref="InsertFilterAsync"/> put it there.</summary>
+    public BlockNode? Filter { get; private set; }
+
+    /// <summary>
+    /// The lowest node whose data is copied (qsd's base_overlay, the filter's "bottom"): the one
+    /// right above <paramref name="baseNode"/>, or the end of the chain; top itself when it has no backing.
+    /// </summary>
+    public static BlockNode BottomOf(BlockNode top, BlockNode? baseNode)
+    {
+        var bottom = top;
+        while (BlockGraph.BackingOf(bottom) is { } below && below != baseNode)
+        {
+            bottom = below;
+        }
+        return bottom;
+    }
+
+    /// <summary>
+    /// stream_start's bdrv_insert_node: the copy-on-read filter goes above <see cref="Top"/>, named
+    /// <paramref name="filterNodeName"/> or automatically (implicit); its users move onto it.
+    /// </summary>
+    public async ValueTask InsertFilterAsync(string? filterNodeName)
+    {
+        var options = new OptionDict();
+        options.Set("driver", "copy-on-read");
+        if (filterNodeName is not null)
+        {
+            options.Set("node-name", filterNodeName);
+        }
+        options.Set("file", Top.NodeName);
+        options.Set("bottom", BottomOf(Top, Base).NodeName);
+        Filter = await Graph.InsertFilterAsync(options, Top).ConfigureAwait(false);
+        ((CopyOnReadDriver)Filter.Driver).WriteBehind = true;
+    }
+
+    /// <summary>stream_clean's bdrv_cor_filter_drop (also for a job that never started).</summary>
+    public async ValueTask RemoveFilterAsync()
+    {
+        if (Filter is { } filter && Graph.FindNode(filter.NodeName) == filter)
+        {
+            await Graph.RemoveFilterAsync(filter).ConfigureAwait(false);
+        }
+        Filter = null;
     }
 
     public override JobType Type => JobType.Stream;
@@ -66,7 +116,12 @@ public sealed class StreamJob : BlockJob
         {
             throw new BlockException(BlockErrorKind.NotSupported, $"Node '{Top.NodeName}' has no backing file to stream from");
         }
-        _top = Use(Top, BlockPermissions.ConsistentRead | BlockPermissions.WriteUnchanged, BlockPermissions.All, jobChild: true);
+        var filter = Filter ?? throw new InvalidOperationException("The copy-on-read filter was not inserted");
+        _top = Use(Top, BlockPermissions.ConsistentRead, BlockPermissions.All, jobChild: true);
+        // qsd's job does its I/O through a device on the filter and holds the filter as its main node.
+        _source = Use(filter, BlockPermissions.ConsistentRead, BlockPermissions.All);
+        Use(filter, BlockPermissions.None, BlockPermissions.All, jobChild: true);
+        Block(filter);
         for (var node = Top; node is not null && node != Base; node = BlockGraph.BackingOf(node))
         {
             Block(node);
@@ -75,8 +130,8 @@ public sealed class StreamJob : BlockJob
 
     protected override async ValueTask RunCoreAsync(Job job, CancellationToken ct)
     {
-        var top = _top ?? throw new InvalidOperationException("Acquire was not called");
-        var engine = new CopyEngine(top, top, PlanAsync, Chunks);
+        var source = _source ?? throw new InvalidOperationException("Acquire was not called");
+        var engine = new CopyEngine(source, source, PlanAsync, Chunks);
         await engine.RunAsync(this, 0, Top.Length, ct).ConfigureAwait(false);
     }
 
@@ -129,6 +184,7 @@ public sealed class StreamJob : BlockJob
     public override async ValueTask CleanAsync(Job job)
     {
         await base.CleanAsync(job).ConfigureAwait(false);
+        await RemoveFilterAsync().ConfigureAwait(false);
         await RestoreReadOnlyAsync().ConfigureAwait(false);
     }
 

@@ -86,11 +86,17 @@ public static class BlockCommitCommand
         {
             throw QmpException.Generic("cannot commit an image into itself");
         }
+        string? filterName = arguments["filter-node-name"]?.GetValue<string>();
         if (top == bs)
         {
             if (backingFile is not null)
             {
                 throw QmpException.Generic("'backing-file' specified, but 'top' is the active layer");
+            }
+            // qsd names its mirror_top node so; blockd's active commit has no filter node yet.
+            if (filterName is not null)
+            {
+                throw QmpException.Generic("'filter-node-name' is not supported for an active commit yet");
             }
         }
         else
@@ -104,7 +110,7 @@ public static class BlockCommitCommand
         await driver.OpenForWriteAsync().ConfigureAwait(false);
         try
         {
-            await BlockJobCommands.StartAsync(context, jobId, driver, arguments, driver.Acquire).ConfigureAwait(false);
+            await BlockJobCommands.StartAsync(context, jobId, driver, arguments, () => driver.AcquireAsync(filterName)).ConfigureAwait(false);
         }
         catch
         {

@@ -41,7 +41,7 @@ internal static class BlockInfoBuilder
             info["dirty-bitmaps"] = DirtyBitmapInfo(node);
         }
         // The backing node's current file name, not the header's string (that is image.backing-filename).
-        if (node.FindChild("backing") is { } backing)
+        if (node.FindChild("backing") is { } backing && node.Driver is not Core.Io.IFilterDriver)
         {
             info["backing_file"] = NodeFilename.For(backing.Node);
         }
@@ -75,10 +75,11 @@ internal static class BlockInfoBuilder
         return list;
     }
 
+    // bdrv_block_device_info counts every filtered or backing child down the chain.
     private static int BackingDepth(BlockNode node)
     {
         int depth = 0;
-        for (var child = node.FindChild("backing"); child is not null; child = child.Node.FindChild("backing"))
+        for (var below = ImageInfoBuilder.FilteredOrBacking(node); below is not null; below = ImageInfoBuilder.FilteredOrBacking(below))
         {
             depth++;
         }

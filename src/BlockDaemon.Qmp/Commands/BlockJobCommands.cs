@@ -67,6 +67,48 @@ public static class BlockJobCommands
         await context.Jobs.StartAsync(job, context.ReplySent()).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// A job filter's filter-node-name, checked as opening the node would (form, in use, length),
+    /// with <paramref name="prefix"/> before the text where qsd adds one.
+    /// </summary>
+    internal static void CheckFilterName(CommandContext context, string? name, string prefix)
+    {
+        if (name is null)
+        {
+            return;
+        }
+        try
+        {
+            context.Graph.CheckNewNodeName(name);
+        }
+        catch (BlockException e)
+        {
+            throw QmpException.Generic(prefix + e.Message);
+        }
+    }
+
+    /// <summary>
+    /// <see cref="StartAsync(CommandContext, string, BlockJob, JsonObject, Action)"/> with a set-up
+    /// step that awaits (a job that inserts a filter node after it was created, as commit does).
+    /// </summary>
+    internal static async ValueTask StartAsync(CommandContext context, string jobId, BlockJob driver, JsonObject arguments, Func<ValueTask> acquire)
+    {
+        var job = context.Jobs.Create(jobId, driver, Flags(arguments));
+        driver.Attach(job);
+        try
+        {
+            driver.SetSpeed(arguments["speed"]?.GetValue<long>() ?? 0);
+            await acquire().ConfigureAwait(false);
+        }
+        catch
+        {
+            await driver.CleanAsync(job).ConfigureAwait(false);
+            job.EarlyFail();
+            throw;
+        }
+        await context.Jobs.StartAsync(job, context.ReplySent()).ConfigureAwait(false);
+    }
+
     /// <summary>bdrv_lookup_bs(device, device): a node name (a storage daemon has no devices).</summary>
     internal static BlockNode FindDevice(CommandContext context, string device) =>
         context.Graph.FindNode(device) ?? throw QmpException.Generic($"Cannot find device='{device}' nor node-name='{device}'");

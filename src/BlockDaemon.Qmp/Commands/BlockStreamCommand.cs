@@ -61,16 +61,23 @@ public static class BlockStreamCommand
         {
             throw QmpException.Generic("backing file specified, but streaming the entire chain");
         }
+        // bdrv_insert_node's errors; the name is checked before the reopen below, which it does not depend on.
+        string? filterName = arguments["filter-node-name"]?.GetValue<string>();
+        BlockJobCommands.CheckFilterName(context, filterName, "Could not create node: ");
         var driver = new StreamJob(context.Graph, BlockJobCommands.EventsFor(context),
             BlockJobEnumNames.ParseOnError(arguments["on-error"]?.GetValue<string>()), top, baseNode, backingFile);
         string jobId = arguments["job-id"]?.GetValue<string>() ?? top.NodeName;
         await driver.OpenForWriteAsync().ConfigureAwait(false);
         try
         {
+            // As in qsd, the filter goes in before the job is created, so a bad job id or speed
+            // still used up an automatic node name.
+            await driver.InsertFilterAsync(filterName).ConfigureAwait(false);
             await BlockJobCommands.StartAsync(context, jobId, driver, arguments, driver.Acquire).ConfigureAwait(false);
         }
         catch
         {
+            await driver.RemoveFilterAsync().ConfigureAwait(false);
             await driver.RestoreReadOnlyAsync().ConfigureAwait(false);
             throw;
         }

@@ -61,12 +61,16 @@ internal static class ImageInfoBuilder
         {
             image["snapshots"] = new JsonArray([.. snapshots.Select(Snapshot)]);
         }
-        if (!flat && node.FindChild("backing") is { } backing)
+        if (!flat && FilteredOrBacking(node) is { } below)
         {
-            image["backing-image"] = Image(backing.Node, flat: false);
+            image["backing-image"] = Image(below, flat: false);
         }
         return image;
     }
+
+    /// <summary>QEMU's bdrv_filter_or_cow_bs, for the filters whose queries qsd walks through.</summary>
+    internal static BlockNode? FilteredOrBacking(BlockNode node) =>
+        NodeFilename.FilteredChild(node) ?? node.FindChild("backing")?.Node;
 
     /// <summary>
     /// bdrv_get_allocated_file_size: a format node with no callback of its own (qcow2) sums the
@@ -74,6 +78,11 @@ internal static class ImageInfoBuilder
     /// </summary>
     private static long? AllocatedBytes(BlockNode node)
     {
+        // A filter without its own answer reports the node it filters.
+        if (NodeFilename.FilteredChild(node) is { } filtered)
+        {
+            return AllocatedBytes(filtered);
+        }
         if (node.Driver is not IImageInfoSource)
         {
             return node.Driver.AllocatedBytes;
@@ -103,6 +112,7 @@ internal static class ImageInfoBuilder
             "raw" => node.FindChild("file") is { } file ? GetInfo(file.Node) : null,
             // A filter without its own answer passes the question to the node it filters.
             "copy-before-write" => node.FindChild("file") is { } filtered ? GetInfo(filtered.Node) : null,
+            "copy-on-read" or "commit_top" => NodeFilename.FilteredChild(node) is { } below ? GetInfo(below) : null,
             _ => null,
         };
     }

@@ -14,10 +14,26 @@ namespace BlockDaemon.Qmp.Commands;
 internal static class NodeFilename
 {
     public static string For(BlockNode node) =>
-        // cbw_refresh_filename and snapshot_access_refresh_filename: both show their file child's name.
-        node.DriverName is "copy-before-write" or "snapshot-access" && node.FindChild("file") is { } filtered ? For(filtered.Node)
+        // An implicit node copies everything from its child; copy-before-write, snapshot-access and
+        // commit_top show the name of the node they filter (cbw_refresh_filename,
+        // snapshot_access_refresh_filename, bdrv_commit_top_refresh_filename).
+        Implicit(node) is { } child ? For(child)
+        : node.DriverName is "copy-before-write" or "snapshot-access" && node.FindChild("file") is { } filtered ? For(filtered.Node)
+        : node.DriverName == "commit_top" && node.FindChild("backing") is { } committed ? For(committed.Node)
         : NeedsJson(node) ? "json:" + QmpJsonWriter.Write(FullOptions(node))
         : PlainName(node);
+
+    // bdrv_refresh_filename: a filter a job inserted without a name (bs->implicit) is invisible.
+    private static BlockNode? Implicit(BlockNode node) =>
+        node.ImplicitFilter && node.FilterChildRole is { } role && node.FindChild(role) is { } child ? child.Node : null;
+
+    /// <summary>The node a filter passes its data to (QEMU's bdrv_filter_child) for the drivers whose queries follow it.</summary>
+    internal static BlockNode? FilteredChild(BlockNode node) => node.DriverName switch
+    {
+        "copy-on-read" => node.FindChild("file")?.Node,
+        "commit_top" => node.FindChild("backing")?.Node,
+        _ => null,
+    };
 
     /// <summary>
     /// QEMU keeps the plain name only if the node has no strong options, its backing child is
@@ -47,6 +63,10 @@ internal static class NodeFilename
     /// </summary>
     private static JsonObject FullOptions(BlockNode node)
     {
+        if (Implicit(node) is { } filtered)
+        {
+            return FullOptions(filtered);
+        }
         var json = new JsonObject();
         foreach (var (key, value) in StrongOptions(node))
         {
@@ -57,7 +77,8 @@ internal static class NodeFilename
         {
             json["filename"] = node.Driver.DisplayName;
         }
-        bool overridden = BackingOverridden(node);
+        // commit_top records no backing file name, so its link always counts as overridden.
+        bool overridden = BackingOverridden(node) || node.DriverName == "commit_top";
         foreach (var child in node.Children)
         {
             if (child.Role != "backing" || overridden)
