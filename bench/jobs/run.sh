@@ -134,7 +134,7 @@ json_rows=()
 for workload in "${workloads[@]}"; do
     b=$(echo "${samples[$workload,blockd]}" | median)
     q=$(echo "${samples[$workload,qsd]}" | median)
-    ratio=$(echo "scale=2; $b / $q" | bc -l)
+    ratio=$(echo "scale=2; $b / $q" | bc -l | sed 's/^\./0./')
     printf '%-22s %10.2f %10.2f %12.2f\n' "$workload" "$b" "$q" "$ratio"
     json_rows+=("{\"workload\": \"$workload\", \"blockd\": [${samples[$workload,blockd]// /, }], \"qsd\": [${samples[$workload,qsd]// /, }], \"ratio\": $ratio}")
 done

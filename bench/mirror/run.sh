@@ -4,7 +4,8 @@
 # the daemons taking turns; once with no guest and once with a guest doing 4 KiB random writes
 # at a fixed rate through an NBD export of the disk. See bench/README.md.
 #
-#   bench/mirror/run.sh [--runs N] [--size-mib N] [--rate N] [--no-build] [--json FILE]
+#   bench/mirror/run.sh [--runs N] [--size-mib N] [--rate N] [--no-build] [--aot] [--json FILE]
+#   --aot: measure the Native-AOT publish output (the shipped form of blockd, no JIT warm-up)
 #   BLOCKD=/usr/bin/qemu-storage-daemon bench/mirror/run.sh    # qsd against qsd: the noise floor
 set -euo pipefail
 
@@ -12,6 +13,7 @@ runs=1
 size_mib=1024
 rate=200
 build=1
+aot=0
 json=""
 while [ $# -gt 0 ]; do
     case $1 in
@@ -19,6 +21,7 @@ while [ $# -gt 0 ]; do
         --size-mib) size_mib=$2; shift 2 ;;
         --rate) rate=$2; shift 2 ;;
         --no-build) build=0; shift ;;
+        --aot) aot=1; shift ;;
         --json) json=$2; shift 2 ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
@@ -31,10 +34,17 @@ blockd=${BLOCKD:-$root/src/BlockDaemon/bin/Release/net10.0/blockd}
 for tool in qemu-img qemu-io python3 bc "$qsd"; do
     command -v "$tool" >/dev/null || { echo "bench/mirror: $tool is missing" >&2; exit 1; }
 done
-if [ "$build" = 1 ] && [ -z "${BLOCKD:-}" ]; then
+if [ "$aot" = 1 ] && [ -z "${BLOCKD:-}" ]; then
+    if [ "$build" = 1 ]; then
+        dotnet publish -c Release "$root/src/BlockDaemon" -v q -nologo >/dev/null || { echo "bench/mirror: the Native-AOT publish of blockd failed" >&2; exit 1; }
+    fi
+    blockd=$(ls -t "$root"/src/BlockDaemon/bin/Release/net10.0/*/publish/blockd 2>/dev/null | head -n 1 || true)
+    [ -n "$blockd" ] || { echo "bench/mirror: no Native-AOT output under src/BlockDaemon/bin/Release/net10.0/*/publish/" >&2; exit 1; }
+elif [ "$build" = 1 ] && [ -z "${BLOCKD:-}" ]; then
     dotnet build -c Release "$root/src/BlockDaemon" -v q -nologo >/dev/null || { echo "bench/mirror: the Release build of blockd failed" >&2; exit 1; }
 fi
 [ -x "$blockd" ] || { echo "bench/mirror: blockd not found at $blockd" >&2; exit 1; }
+echo "bench/mirror: blockd is $blockd" >&2
 
 work=$(mktemp -d /tmp/blockd-mirror-bench.XXXXXX)
 pid=""
@@ -119,7 +129,7 @@ for workload in "${workloads[@]}"; do
     for metric in "${metrics[@]}"; do
         b=$(printf '%s' "${samples[$workload,blockd]}" | median "$metric")
         q=$(printf '%s' "${samples[$workload,qsd]}" | median "$metric")
-        ratio=$(echo "scale=2; $b / $q" | bc -l 2>/dev/null || echo "-")
+        ratio=$(echo "scale=2; $b / $q" | bc -l 2>/dev/null | sed 's/^\./0./' || echo "-")
         printf '%-8s %-12s %10s %10s %12s\n' "$workload" "$metric" "$b" "$q" "$ratio"
         json_rows+=("{\"workload\": \"$workload\", \"metric\": \"$metric\", \"blockd\": $b, \"qsd\": $q, \"ratio\": ${ratio:-null}}")
     done

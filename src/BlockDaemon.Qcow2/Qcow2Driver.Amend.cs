@@ -108,7 +108,7 @@ public sealed partial class Qcow2Driver
     // Version 2 snapshots need not carry the disk size; version 3 ones must (qcow2_upgrade_snapshots).
     private async ValueTask UpgradeAsync(CancellationToken ct)
     {
-        await _lock.WaitAsync(ct).ConfigureAwait(false);
+        await AcquireExclusiveAsync(ct).ConfigureAwait(false);
         try
         {
             await BeginWriteAsync(ct).ConfigureAwait(false);
@@ -134,7 +134,7 @@ public sealed partial class Qcow2Driver
 
     private async ValueTask DowngradeAsync(CancellationToken ct)
     {
-        await _lock.WaitAsync(ct).ConfigureAwait(false);
+        await AcquireExclusiveAsync(ct).ConfigureAwait(false);
         try
         {
             await BeginWriteAsync(ct).ConfigureAwait(false);
@@ -249,7 +249,7 @@ public sealed partial class Qcow2Driver
     /// <summary>The refcount structure rewritten at another width, switched to by one header write.</summary>
     private async ValueTask ChangeRefcountWidthAsync(int refcountOrder, CancellationToken ct)
     {
-        await _lock.WaitAsync(ct).ConfigureAwait(false);
+        await AcquireExclusiveAsync(ct).ConfigureAwait(false);
         try
         {
             await BeginWriteAsync(ct).ConfigureAwait(false);
@@ -285,7 +285,7 @@ public sealed partial class Qcow2Driver
     /// <summary>Writes the whole header cluster from <paramref name="wanted"/> once everything else is durable.</summary>
     private async ValueTask RewriteHeaderAsync(Qcow2Header wanted, CancellationToken ct)
     {
-        await _lock.WaitAsync(ct).ConfigureAwait(false);
+        await AcquireExclusiveAsync(ct).ConfigureAwait(false);
         try
         {
             var cluster = new byte[_clusterSize];

@@ -12,7 +12,7 @@ public sealed partial class Qcow2Driver
     /// </summary>
     public async ValueTask MakeEmptyAsync(CancellationToken ct)
     {
-        await _lock.WaitAsync(ct).ConfigureAwait(false);
+        await AcquireExclusiveAsync(ct).ConfigureAwait(false);
         try
         {
             long clusters = (_size + _clusterSize - 1) >> _clusterBits;

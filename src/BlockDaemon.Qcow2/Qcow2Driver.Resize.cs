@@ -14,7 +14,7 @@ public sealed partial class Qcow2Driver
         {
             throw BlockException.Invalid("The new size must be a multiple of 512");
         }
-        await _lock.WaitAsync(ct).ConfigureAwait(false);
+        await AcquireExclusiveAsync(ct).ConfigureAwait(false);
         try
         {
             // Version 2 snapshots need not record their size, so after a resize nobody would

@@ -57,7 +57,7 @@ public sealed partial class Qcow2Driver
             await TruncateAsync(diskSize, ct).ConfigureAwait(false);
         }
 
-        await _lock.WaitAsync(ct).ConfigureAwait(false);
+        await AcquireExclusiveAsync(ct).ConfigureAwait(false);
         try
         {
             await BeginWriteAsync(ct).ConfigureAwait(false);

@@ -29,7 +29,7 @@ public sealed partial class Qcow2Driver
 
     public async ValueTask<ImageSnapshot> CreateSnapshotAsync(NewSnapshot snapshot, CancellationToken ct)
     {
-        await _lock.WaitAsync(ct).ConfigureAwait(false);
+        await AcquireExclusiveAsync(ct).ConfigureAwait(false);
         try
         {
             if (Snapshots.Count >= Qcow2Limits.MaxSnapshots)
@@ -83,7 +83,7 @@ public sealed partial class Qcow2Driver
 
     public async ValueTask<ImageSnapshot> DeleteSnapshotAsync(SnapshotSelector selector, CancellationToken ct)
     {
-        await _lock.WaitAsync(ct).ConfigureAwait(false);
+        await AcquireExclusiveAsync(ct).ConfigureAwait(false);
         try
         {
             int index = selector.IndexIn(Snapshots, s => s.Id, s => s.Name);

@@ -20,6 +20,7 @@ public sealed partial class Qcow2Driver
             return;
         }
         List<Extent>? inPlace;
+        long? unlockedHost = null;
         await _lock.WaitAsync(ct).ConfigureAwait(false);
         try
         {
@@ -27,16 +28,25 @@ public sealed partial class Qcow2Driver
             inPlace = await ResolveInPlaceAsync(offset, data.Length, ct).ConfigureAwait(false);
             if (inPlace is null)
             {
-                await AllocatingWriteAsync(offset, data, flags & WriteFlags.WriteBehind, ct).ConfigureAwait(false);
-                return;
+                unlockedHost = await BeginUnlockedAllocationAsync(offset, data.Length, ct).ConfigureAwait(false);
+                if (unlockedHost is null)
+                {
+                    await AllocatingWriteAsync(offset, data, flags & WriteFlags.WriteBehind, ct).ConfigureAwait(false);
+                    return;
+                }
             }
         }
         finally
         {
             _lock.Release();
         }
+        if (unlockedHost is { } host)
+        {
+            await FinishUnlockedAllocationAsync(host, offset, data, flags & WriteFlags.WriteBehind, ct).ConfigureAwait(false);
+            return;
+        }
         // Every cluster is ours alone and allocated: overwrite in place, outside the lock.
-        foreach (var extent in inPlace)
+        foreach (var extent in inPlace!)
         {
             _file.RaiseDebugEvent(DebugEvent.WriteAio);
             await _data.WriteAsync((long)extent.HostOffset, data.Slice((int)(extent.GuestOffset - offset), (int)extent.Length), flags & WriteFlags.WriteBehind, ct).ConfigureAwait(false);

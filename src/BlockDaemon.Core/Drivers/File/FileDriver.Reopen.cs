@@ -42,6 +42,8 @@ public sealed partial class FileDriver : IReopenable
         var old = _handle;
         _handle = handle;
         _fd = fd;
+        // The next flush goes to the new descriptor whatever the old one had flushed.
+        Written();
         _locks = locks;
         old.Dispose();
         return ValueTask.CompletedTask;

@@ -21,6 +21,10 @@ public sealed partial class FileDriver : IBlockDriver
     private BlockPermissions _perm;
     private BlockPermissions _shared = BlockPermissions.All;
     private long _length;
+    // QEMU's write_gen/flushed_gen: a flush with no write, zeroing, discard or resize completed
+    // since the last successful one has nothing to make durable and skips fdatasync.
+    private long _writeGeneration;
+    private long _flushedGeneration;
 
     internal FileDriver(SafeFileHandle handle, string filename, ImageLocks? locks, int alignment)
     {
@@ -63,6 +67,22 @@ public sealed partial class FileDriver : IBlockDriver
     {
         try
         {
+            await WriteCoreAsync(offset, data, flags, ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            // Counted even when it failed: part of it may have reached the page cache.
+            Written();
+        }
+    }
+
+    private void Written() => Interlocked.Increment(ref _writeGeneration);
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask WriteCoreAsync(long offset, ReadOnlyMemory<byte> data, WriteFlags flags, CancellationToken ct)
+    {
+        try
+        {
             if (Direct && !IsMemoryAligned(data))
             {
                 using var bounce = AlignedBufferPool.Rent(data.Length);
@@ -95,7 +115,9 @@ public sealed partial class FileDriver : IBlockDriver
     public async ValueTask WriteZeroesAsync(long offset, long length, WriteFlags flags, CancellationToken ct)
     {
         int mode = (flags & WriteFlags.MayUnmap) != 0 ? Native.FallocPunchHole | Native.FallocKeepSize : Native.FallocZeroRange;
-        if (Native.Fallocate(_fd, mode, offset, length) == 0)
+        int result = Native.Fallocate(_fd, mode, offset, length);
+        Written();
+        if (result == 0)
         {
             return;
         }
@@ -122,17 +144,32 @@ public sealed partial class FileDriver : IBlockDriver
     {
         // Best effort: a file system without hole punching keeps the data, which discard allows.
         Native.Fallocate(_fd, Native.FallocPunchHole | Native.FallocKeepSize, offset, length);
+        Written();
         return ValueTask.CompletedTask;
     }
 
     public ValueTask FlushAsync(CancellationToken ct)
     {
+        // Everything completed before this point is what the flush must cover.
+        long generation = Interlocked.Read(ref _writeGeneration);
+        if (generation == Interlocked.Read(ref _flushedGeneration))
+        {
+            return ct.IsCancellationRequested ? ValueTask.FromCanceled(ct) : ValueTask.CompletedTask;
+        }
         // fdatasync blocks; run it off the caller's thread so a slow disk does not stall the loop.
         return new ValueTask(Task.Run(() =>
         {
             if (Native.Fdatasync(_fd) != 0)
             {
                 throw Errno("flush", System.Runtime.InteropServices.Marshal.GetLastPInvokeError());
+            }
+            for (long flushed = Interlocked.Read(ref _flushedGeneration); flushed < generation;
+                flushed = Interlocked.Read(ref _flushedGeneration))
+            {
+                if (Interlocked.CompareExchange(ref _flushedGeneration, generation, flushed) == flushed)
+                {
+                    break;
+                }
             }
         }, ct));
     }
@@ -183,6 +220,10 @@ public sealed partial class FileDriver : IBlockDriver
         catch (IOException e)
         {
             throw new BlockException(BlockErrorKind.IoError, $"Failed to resize the file: {e.Message}", e);
+        }
+        finally
+        {
+            Written();
         }
         Interlocked.Exchange(ref _length, RoundUp(length));
         return ValueTask.CompletedTask;
