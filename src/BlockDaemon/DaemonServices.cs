@@ -74,6 +74,7 @@ internal static class DaemonServices
             graph.RegisterDriver(new NbdClientDriverFactory(id => sp.GetRequiredService<QmpServer>().Exports.TlsCredentials.GetValueOrDefault(id)));
             graph.RegisterDriver(new BlkdebugDriverFactory());
             graph.RegisterDriver(new BlockDaemon.Core.Drivers.CopyBeforeWrite.CopyBeforeWriteDriverFactory());
+            graph.RegisterDriver(new BlockDaemon.Core.Drivers.MirrorTop.MirrorTopDriverFactory());
             return graph;
         });
         services.AddSingleton<QmpServer>(sp => new QmpServer(

@@ -30,9 +30,11 @@ public sealed class CommitJob : BlockJob
     private LiveCopy? _live;
     private bool _pivoted;
 
-    public CommitJob(BlockGraph graph, IBlockJobEvents events, OnErrorPolicy onError, BlockNode device, BlockNode top, BlockNode baseNode, string? backingFile)
+    public CommitJob(BlockGraph graph, IBlockJobEvents events, OnErrorPolicy onError, BlockNode device, BlockNode top, BlockNode baseNode, string? backingFile,
+        BlockNode? activeFilter = null)
         : base(graph, events, onError)
     {
+        ActiveFilter = activeFilter;
         Device = device;
         Top = top;
         Base = baseNode;
@@ -51,6 +53,9 @@ public sealed class CommitJob : BlockJob
     public BlockNode? Overlay { get; }
 
     public bool IsActive => Overlay is null;
+
+    /// <summary>For an active commit: the mirror_top node above top (qsd's commit_active_start uses mirror's), removed when the job ends.</summary>
+    public BlockNode? ActiveFilter { get; }
 
     public override bool CanComplete => IsActive;
 
@@ -106,7 +111,12 @@ public sealed class CommitJob : BlockJob
         }
         if (IsActive)
         {
-            _live = new LiveCopy(this, Top, _top, _base, Granularity, Chunks);
+            if (ActiveFilter is not null)
+            {
+                Use(ActiveFilter, BlockPermissions.ConsistentRead,
+                    BlockPermissions.ConsistentRead | BlockPermissions.Write | BlockPermissions.WriteUnchanged, jobChild: true);
+            }
+            _live = new LiveCopy(this, Top, _top, _base, Granularity, Chunks, filter: ActiveFilter);
             _live.Track();
         }
     }
@@ -171,13 +181,17 @@ public sealed class CommitJob : BlockJob
     private void Pivot()
     {
         Graph.SetPermissions(_base!, BlockPermissions.None, BlockPermissions.All);
-        Graph.ReplaceNodeForUsers(Top, Base, edge => edge == _top);
+        Graph.ReplaceNode(Top, Base, OwnsEdge);
     }
 
     public override async ValueTask CleanAsync(Job job)
     {
         _live?.Untrack();
         await base.CleanAsync(job).ConfigureAwait(false);
+        if (ActiveFilter is not null && Graph.FindNode(ActiveFilter.NodeName) == ActiveFilter)
+        {
+            await Graph.RemoveFilterAsync(ActiveFilter).ConfigureAwait(false);
+        }
         foreach (var node in _restoreReadOnly)
         {
             // After a pivot base is the image in use: it stays writable.

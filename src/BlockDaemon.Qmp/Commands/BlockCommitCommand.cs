@@ -98,17 +98,30 @@ public static class BlockCommitCommand
             CommitJob.FindOverlay(bs, top)?.CheckNotBlocked();
         }
 
+        // An active commit is a mirror (commit_active_start): its mirror_top filter goes above top
+        // first, named by filter-node-name or implicit.
+        var activeFilter = top == bs
+            ? await MirrorTopFilter.InsertAsync(context, bs, arguments["filter-node-name"]?.GetValue<string>()).ConfigureAwait(false)
+            : null;
         var driver = new CommitJob(context.Graph, BlockJobCommands.EventsFor(context),
-            BlockJobEnumNames.ParseOnError(arguments["on-error"]?.GetValue<string>()), bs, top, baseNode, backingFile);
+            BlockJobEnumNames.ParseOnError(arguments["on-error"]?.GetValue<string>()), bs, top, baseNode, backingFile, activeFilter);
         string jobId = arguments["job-id"]?.GetValue<string>() ?? bs.NodeName;
-        await driver.OpenForWriteAsync().ConfigureAwait(false);
         try
         {
-            await BlockJobCommands.StartAsync(context, jobId, driver, arguments, driver.Acquire).ConfigureAwait(false);
+            await driver.OpenForWriteAsync().ConfigureAwait(false);
+            try
+            {
+                await BlockJobCommands.StartAsync(context, jobId, driver, arguments, driver.Acquire).ConfigureAwait(false);
+            }
+            catch
+            {
+                await driver.RestoreReadOnlyAsync().ConfigureAwait(false);
+                throw;
+            }
         }
-        catch
+        catch when (activeFilter is not null)
         {
-            await driver.RestoreReadOnlyAsync().ConfigureAwait(false);
+            await MirrorTopFilter.RemoveAsync(context, activeFilter).ConfigureAwait(false);
             throw;
         }
         return null;

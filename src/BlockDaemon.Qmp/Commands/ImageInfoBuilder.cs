@@ -103,6 +103,7 @@ internal static class ImageInfoBuilder
             "raw" => node.FindChild("file") is { } file ? GetInfo(file.Node) : null,
             // A filter without its own answer passes the question to the node it filters.
             "copy-before-write" => node.FindChild("file") is { } filtered ? GetInfo(filtered.Node) : null,
+            "mirror_top" => node.FindChild("backing") is { } mirrored ? GetInfo(mirrored.Node) : null,
             _ => null,
         };
     }

@@ -16,6 +16,8 @@ internal static class NodeFilename
     public static string For(BlockNode node) =>
         // cbw_refresh_filename: copy-before-write shows the name of the node it filters.
         node.DriverName == "copy-before-write" && node.FindChild("file") is { } filtered ? For(filtered.Node)
+        // mirror_top has no name of its own either: bdrv_refresh_filename takes its filtered child's.
+        : node.DriverName == "mirror_top" && node.FindChild("backing") is { } mirrored ? For(mirrored.Node)
         : NeedsJson(node) ? "json:" + QmpJsonWriter.Write(FullOptions(node))
         : PlainName(node);
 
