@@ -2,6 +2,7 @@ using BlockDaemon.Core.Drivers.MirrorTop;
 using BlockDaemon.Core.Errors;
 using BlockDaemon.Core.Graph;
 using BlockDaemon.Core.Io;
+using BlockDaemon.Core.Jobs;
 
 namespace BlockDaemon.Jobs.Copy;
 
@@ -10,9 +11,10 @@ namespace BlockDaemon.Jobs.Copy;
 /// goes to the source, then, where the target already holds that area (its granules are clean),
 /// to the target as well before the guest sees it complete. Granules still dirty stay dirty: the
 /// job's copy of them reads the new data. So guest writes never add work once an area is
-/// copied, and the job converges however fast the guest writes.
+/// copied, and the job converges however fast the guest writes. As in qsd, what a guest write
+/// sends to the target counts in the job's length and progress, byte for byte.
 /// </summary>
-internal sealed class ActiveWrites(DirtyTracker dirty, BlockChild target, RangeLocks ranges) : IMirrorTopWrites
+internal sealed class ActiveWrites(DirtyTracker dirty, BlockChild target, RangeLocks ranges, Func<JobProgress> progress) : IMirrorTopWrites
 {
     public async ValueTask WriteAsync(BlockChild source, long offset, ReadOnlyMemory<byte> data, WriteFlags flags, CancellationToken ct)
     {
@@ -23,7 +25,7 @@ internal sealed class ActiveWrites(DirtyTracker dirty, BlockChild target, RangeL
             await WriteSourceAsync(source.WriteAsync(offset, data, flags, ct), offset, data.Length).ConfigureAwait(false);
             foreach (var (start, length) in dirty.CleanRanges(offset, data.Length))
             {
-                await WriteTargetAsync(target.WriteAsync(start, data.Slice((int)(start - offset), (int)length), flags, ct), start, length).ConfigureAwait(false);
+                await WriteTargetAsync(() => target.WriteAsync(start, data.Slice((int)(start - offset), (int)length), flags, ct), start, length).ConfigureAwait(false);
             }
         }
         finally
@@ -41,7 +43,7 @@ internal sealed class ActiveWrites(DirtyTracker dirty, BlockChild target, RangeL
             await WriteSourceAsync(source.WriteZeroesAsync(offset, length, flags, ct), offset, length).ConfigureAwait(false);
             foreach (var (start, run) in dirty.CleanRanges(offset, length))
             {
-                await WriteTargetAsync(target.WriteZeroesAsync(start, run, flags, ct), start, run).ConfigureAwait(false);
+                await WriteTargetAsync(() => target.WriteZeroesAsync(start, run, flags, ct), start, run).ConfigureAwait(false);
             }
         }
         finally
@@ -77,11 +79,13 @@ internal sealed class ActiveWrites(DirtyTracker dirty, BlockChild target, RangeL
 
     // A failed target write does not fail the guest's write (it reached the source): the area is
     // dirty again, so the job copies it and meets the error under its on-target-error policy.
-    private async ValueTask WriteTargetAsync(ValueTask write, long offset, long length)
+    private async ValueTask WriteTargetAsync(Func<ValueTask> write, long offset, long length)
     {
+        progress().IncreaseRemaining(length);
         try
         {
-            await write.ConfigureAwait(false);
+            await write().ConfigureAwait(false);
+            progress().Update(length);
         }
         catch (BlockException)
         {

@@ -55,7 +55,7 @@ public sealed class LiveCopy
                 throw new ArgumentException("Write-blocking mode needs the job's mirror_top filter", nameof(filter));
             }
             _ranges = new RangeLocks();
-            _activeWrites = new ActiveWrites(_dirty, targetEdge, _ranges);
+            _activeWrites = new ActiveWrites(_dirty, targetEdge, _ranges, () => job.Job.Progress);
         }
     }
 
