@@ -95,7 +95,9 @@ public sealed class CommitJob : BlockJob
         }
         // qsd reads an active top through its mirror_top filter (so top is a job child), an
         // intermediate one through a device of the job's own.
-        _top = Use(Top, BlockPermissions.ConsistentRead, BlockPermissions.All, jobChild: IsActive);
+        // An active commit's hold (mirror's "source" child) takes no permission: qsd's commit
+        // cannot have consistent-read above base (bdrv_mirror_top_child_perm drops it too).
+        _top = Use(Top, IsActive ? BlockPermissions.None : BlockPermissions.ConsistentRead, BlockPermissions.All, jobChild: IsActive);
         if (Overlay is not null)
         {
             Use(Overlay, BlockPermissions.None, BlockPermissions.All, jobChild: true);

@@ -101,7 +101,7 @@ public static class BlockCommitCommand
         // An active commit is a mirror (commit_active_start): its mirror_top filter goes above top
         // first, named by filter-node-name or implicit.
         var activeFilter = top == bs
-            ? await MirrorTopFilter.InsertAsync(context, bs, arguments["filter-node-name"]?.GetValue<string>()).ConfigureAwait(false)
+            ? await MirrorTopFilter.InsertAsync(context, bs, arguments["filter-node-name"]?.GetValue<string>(), commit: true).ConfigureAwait(false)
             : null;
         var driver = new CommitJob(context.Graph, BlockJobCommands.EventsFor(context),
             BlockJobEnumNames.ParseOnError(arguments["on-error"]?.GetValue<string>()), bs, top, baseNode, backingFile, activeFilter);

@@ -11,7 +11,7 @@ namespace BlockDaemon.Qmp.Commands;
 /// </summary>
 internal static class MirrorTopFilter
 {
-    public static async ValueTask<BlockNode> InsertAsync(CommandContext context, BlockNode source, string? filterNodeName)
+    public static async ValueTask<BlockNode> InsertAsync(CommandContext context, BlockNode source, string? filterNodeName, bool commit = false)
     {
         var options = new OptionDict();
         options.Set("driver", "mirror_top");
@@ -20,6 +20,10 @@ internal static class MirrorTopFilter
             options.Set("node-name", filterNodeName);
         }
         options.Set("backing", source.NodeName);
+        if (commit)
+        {
+            options.Set("x-commit", true);
+        }
         try
         {
             return await context.Graph.InsertFilterAsync(options, source, "backing").ConfigureAwait(false);

@@ -16,9 +16,10 @@ public sealed class MirrorTopDriver : IBlockDriver, IFilterDriver
     private readonly BlockChild _backing;
     private volatile IMirrorTopWrites? _active;
 
-    internal MirrorTopDriver(BlockChild backing)
+    internal MirrorTopDriver(BlockChild backing, bool isCommit)
     {
         _backing = backing;
+        IsCommit = isCommit;
         var limits = backing.Node.Driver.Limits;
         Limits = new DriverLimits
         {
@@ -30,6 +31,9 @@ public sealed class MirrorTopDriver : IBlockDriver, IFilterDriver
     }
 
     public BlockChild Backing => _backing;
+
+    /// <summary>The filter of an active commit (qsd's MirrorBDSOpaque.is_commit).</summary>
+    public bool IsCommit { get; }
 
     /// <summary>Write-blocking mode on (a handler) or off (null: plain pass-through).</summary>
     public IMirrorTopWrites? ActiveWrites
@@ -63,10 +67,20 @@ public sealed class MirrorTopDriver : IBlockDriver, IFilterDriver
     public ValueTask TruncateAsync(long length, CancellationToken ct) =>
         throw new BlockException(BlockErrorKind.NotSupported, "Image format driver does not support resize");
 
-    // bdrv_mirror_top_child_perm: what the filter's parents need and share passes through.
-    public (BlockPermissions Perm, BlockPermissions Shared) ChildPermissions(BlockChild child, BlockPermissions parentPerm, BlockPermissions parentShared) =>
-        (parentPerm & BlockPermissions.Passthrough,
-         (parentShared & BlockPermissions.Passthrough) | (BlockPermissions.All & ~BlockPermissions.Passthrough));
+    // bdrv_mirror_top_child_perm: what the filter's parents need and share passes through. A
+    // commit's filter cannot take consistent-read (the job unshares it above base) and must share
+    // write, or writes through it would block the job's own writes to base below.
+    public (BlockPermissions Perm, BlockPermissions Shared) ChildPermissions(BlockChild child, BlockPermissions parentPerm, BlockPermissions parentShared)
+    {
+        var perm = parentPerm & BlockPermissions.Passthrough;
+        var shared = (parentShared & BlockPermissions.Passthrough) | (BlockPermissions.All & ~BlockPermissions.Passthrough);
+        if (IsCommit)
+        {
+            perm &= ~BlockPermissions.ConsistentRead;
+            shared |= BlockPermissions.Write;
+        }
+        return (perm, shared);
+    }
 
     public void CheckPermissions(BlockPermissions perm, BlockPermissions shared)
     {
