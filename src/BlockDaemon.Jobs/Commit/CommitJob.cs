@@ -117,6 +117,7 @@ public sealed class CommitJob : BlockJob
             {
                 Use(ActiveFilter, BlockPermissions.ConsistentRead,
                     BlockPermissions.ConsistentRead | BlockPermissions.Write | BlockPermissions.WriteUnchanged, jobChild: true);
+                Block(ActiveFilter);
             }
             _live = new LiveCopy(this, Top, _top, _base, Granularity, Chunks, filter: ActiveFilter);
             _live.Track();

@@ -78,6 +78,7 @@ public sealed class MirrorJob : BlockJob
             // qsd's "main node": the job keeps its filter in the graph and reads consistently through it.
             Use(Filter, BlockPermissions.ConsistentRead,
                 BlockPermissions.ConsistentRead | BlockPermissions.Write | BlockPermissions.WriteUnchanged, jobChild: true);
+            Block(Filter);
         }
         Block(Source);
         Block(Target);
