@@ -18,7 +18,13 @@ internal sealed class ActiveWrites(DirtyTracker dirty, BlockChild target, RangeL
 {
     public async ValueTask WriteAsync(BlockChild source, long offset, ReadOnlyMemory<byte> data, WriteFlags flags, CancellationToken ct)
     {
-        var held = await ranges.AcquireAsync(AlignDown(offset), AlignUp(offset + data.Length), ct).ConfigureAwait(false);
+        var held = await ranges.AcquireWriteAsync(AlignDown(offset), AlignUp(offset + data.Length), ct).ConfigureAwait(false);
+        if (held is null)
+        {
+            // The job is copying this area: the write marks it (tracked as in background mode).
+            await source.WriteAsync(offset, data, flags, ct).ConfigureAwait(false);
+            return;
+        }
         try
         {
             dirty.Suppressed.Value = true;
@@ -36,7 +42,12 @@ internal sealed class ActiveWrites(DirtyTracker dirty, BlockChild target, RangeL
 
     public async ValueTask WriteZeroesAsync(BlockChild source, long offset, long length, WriteFlags flags, CancellationToken ct)
     {
-        var held = await ranges.AcquireAsync(AlignDown(offset), AlignUp(offset + length), ct).ConfigureAwait(false);
+        var held = await ranges.AcquireWriteAsync(AlignDown(offset), AlignUp(offset + length), ct).ConfigureAwait(false);
+        if (held is null)
+        {
+            await source.WriteZeroesAsync(offset, length, flags, ct).ConfigureAwait(false);
+            return;
+        }
         try
         {
             dirty.Suppressed.Value = true;

@@ -200,7 +200,7 @@ public sealed class LiveCopy
             _counted -= counted;
             _job.Job.Progress.IncreaseRemaining(run.Length - counted);
             var engine = new CopyEngine(_sourceEdge, _targetEdge, _dirtyPlan, _chunks);
-            var held = _ranges is null ? null : await _ranges.AcquireAsync(run.Offset, run.Offset + run.Length, ct).ConfigureAwait(false);
+            var held = _ranges is null ? null : await _ranges.AcquireCopyAsync(run.Offset, run.Offset + run.Length, ct).ConfigureAwait(false);
             try
             {
                 await engine.RunAsync(_unthrottled, run.Offset, run.Offset + run.Length, ct, setTotal: false).ConfigureAwait(false);
