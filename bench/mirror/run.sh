@@ -120,7 +120,7 @@ for run in $(seq "$runs"); do
 done
 
 # median FIELD: the median of FIELD over the JSON lines on stdin.
-median() { python3 -c 'import json,sys,statistics; print(statistics.median(json.loads(l)[sys.argv[1]] for l in sys.stdin if l.strip()))' "$1"; }
+median() { python3 -c 'import json,sys,statistics; print(round(statistics.median(json.loads(l)[sys.argv[1]] for l in sys.stdin if l.strip()), 3))' "$1"; }
 
 printf '\n%-8s %-12s %10s %10s %12s\n' workload metric blockd qsd "blockd/qsd"
 json_rows=()
