@@ -102,7 +102,13 @@ public sealed class CommitJob : BlockJob
         {
             Use(Overlay, BlockPermissions.None, BlockPermissions.All, jobChild: true);
         }
-        _base = Use(Base, BlockPermissions.ConsistentRead | BlockPermissions.Write | BlockPermissions.Resize, BlockPermissions.All);
+        _base = IsActive
+            // mirror_start_job's target of an active commit: write, resize only when base is the
+            // smaller, and resize not shared; so an export on base (left there by an earlier
+            // pivot) does not conflict with the job.
+            ? Use(Base, Base.Length < Top.Length ? BlockPermissions.Write | BlockPermissions.Resize : BlockPermissions.Write,
+                BlockPermissions.All & ~BlockPermissions.Resize)
+            : Use(Base, BlockPermissions.ConsistentRead | BlockPermissions.Write | BlockPermissions.Resize, BlockPermissions.All);
         for (var node = Device; node is not null; node = BlockGraph.BackingOf(node))
         {
             Block(node);
