@@ -29,6 +29,7 @@ internal sealed class ActiveWrites(DirtyTracker dirty, BlockChild target, RangeL
         {
             dirty.Suppressed.Value = true;
             await WriteSourceAsync(source.WriteAsync(offset, data, flags, ct), offset, data.Length).ConfigureAwait(false);
+            dirty.Suppressed.Value = false;
             foreach (var (start, length) in dirty.CleanRanges(offset, data.Length))
             {
                 await WriteTargetAsync(() => target.WriteAsync(start, data.Slice((int)(start - offset), (int)length), flags, ct), start, length).ConfigureAwait(false);
@@ -52,6 +53,7 @@ internal sealed class ActiveWrites(DirtyTracker dirty, BlockChild target, RangeL
         {
             dirty.Suppressed.Value = true;
             await WriteSourceAsync(source.WriteZeroesAsync(offset, length, flags, ct), offset, length).ConfigureAwait(false);
+            dirty.Suppressed.Value = false;
             foreach (var (start, run) in dirty.CleanRanges(offset, length))
             {
                 await WriteTargetAsync(() => target.WriteZeroesAsync(start, run, flags, ct), start, run).ConfigureAwait(false);
@@ -68,9 +70,10 @@ internal sealed class ActiveWrites(DirtyTracker dirty, BlockChild target, RangeL
     public ValueTask DiscardAsync(BlockChild source, long offset, long length, CancellationToken ct) =>
         source.DiscardAsync(offset, length, ct);
 
-    // The tracker must not mark what this write puts on the source (the caller set
-    // Suppressed, which flows into the source's write): whether the target needs it is decided
-    // here. Should the source write fail part way, the area is owed to the target.
+    // The tracker must not mark what this write puts on the source (the caller set Suppressed,
+    // which flows into the source's write and, being an AsyncLocal set inside an async method,
+    // goes with it when the method returns): whether the target needs it is decided here. Should
+    // the source write fail part way, the area is owed to the target.
     private async ValueTask WriteSourceAsync(ValueTask write, long offset, long length)
     {
         try
@@ -81,10 +84,6 @@ internal sealed class ActiveWrites(DirtyTracker dirty, BlockChild target, RangeL
         {
             dirty.Written(offset, length);
             throw;
-        }
-        finally
-        {
-            dirty.Suppressed.Value = false;
         }
     }
 
