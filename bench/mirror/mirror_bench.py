@@ -2,8 +2,10 @@
 """Times one mirror (sync=full) to READY and to completion over QMP, optionally with a guest
 writing through an NBD export all along; prints one JSON line.
 
-Usage: mirror_bench.py QMP-SOCK NBD-SOCK EXPORT RATE
-RATE is guest writes per second (0: no guest). The guest is one NBD connection doing 4 KiB
+Usage: mirror_bench.py QMP-SOCK NBD-SOCK EXPORT RATE [MODE]
+RATE is guest writes per second (0: no guest). MODE is the mirror's copy-mode, "background"
+(default) or "write-blocking", or "nojob:SECONDS": no job at all, the guest alone for SECONDS
+(the latency the job modes are compared with; ready and total are then 0). The guest is one NBD connection doing 4 KiB
 writes at random 4 KiB-aligned offsets, one in flight, started on a fixed schedule (every
 1/RATE s; a late write starts at once). Its latency is measured per write while the job runs.
 The clock runs from sending blockdev-mirror to BLOCK_JOB_READY ("ready"), then
@@ -101,6 +103,7 @@ def percentile(values, p):
 
 def main():
     qmp_path, nbd_path, export, rate = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
+    mode = sys.argv[5] if len(sys.argv) > 5 else "background"
     s = socket.socket(socket.AF_UNIX)
     s.settimeout(TIMEOUT)
     s.connect(qmp_path)
@@ -148,8 +151,23 @@ def main():
         writer = threading.Thread(target=guest, args=(client, rate, stop, latencies, errors))
         writer.start()
 
+    if mode.startswith("nojob:"):
+        time.sleep(float(mode.split(":", 1)[1]))
+        stop.set()
+        if writer:
+            writer.join()
+            client.close()
+        if errors:
+            sys.exit("mirror_bench: a guest write failed")
+        print(json.dumps({
+            "ready": 0, "total": 0, "writes": len(latencies),
+            "p50_ms": round(percentile(latencies, 50) * 1000, 3),
+            "p99_ms": round(percentile(latencies, 99) * 1000, 3),
+        }))
+        return
+
     t0 = time.monotonic()
-    send({"execute": "blockdev-mirror", "arguments": {"job-id": "m", "device": "top", "target": "target", "sync": "full"}})
+    send({"execute": "blockdev-mirror", "arguments": {"job-id": "m", "device": "top", "target": "target", "sync": "full", "copy-mode": mode}})
     reply()
     wait_event("BLOCK_JOB_READY")
     t_ready = time.monotonic()

@@ -4,7 +4,11 @@
 # the daemons taking turns; once with no guest and once with a guest doing 4 KiB random writes
 # at a fixed rate through an NBD export of the disk. See bench/README.md.
 #
-#   bench/mirror/run.sh [--runs N] [--size-mib N] [--rate N] [--no-build] [--aot] [--json FILE]
+# Two more workloads put the guest's write latency under a write-blocking mirror ("blocking") and
+# with no job at all ("nojob", the guest alone for --nojob-s seconds) next to the background
+# mirror's ("writer"); the overhead table divides each mode's p50/p99 by nojob's.
+#
+#   bench/mirror/run.sh [--runs N] [--size-mib N] [--rate N] [--nojob-s N] [--no-build] [--aot] [--json FILE]
 #   --aot: measure the Native-AOT publish output (the shipped form of blockd, no JIT warm-up)
 #   BLOCKD=/usr/bin/qemu-storage-daemon bench/mirror/run.sh    # qsd against qsd: the noise floor
 set -euo pipefail
@@ -12,6 +16,7 @@ set -euo pipefail
 runs=1
 size_mib=1024
 rate=200
+nojob_s=3
 build=1
 aot=0
 json=""
@@ -20,6 +25,7 @@ while [ $# -gt 0 ]; do
         --runs) runs=$2; shift 2 ;;
         --size-mib) size_mib=$2; shift 2 ;;
         --rate) rate=$2; shift 2 ;;
+        --nojob-s) nojob_s=$2; shift 2 ;;
         --no-build) build=0; shift ;;
         --aot) aot=1; shift ;;
         --json) json=$2; shift 2 ;;
@@ -94,7 +100,7 @@ stop() {
     pid=""
 }
 
-workloads=(idle writer)
+workloads=(idle writer blocking nojob)
 daemons=(blockd qsd)
 declare -A samples
 
@@ -106,12 +112,17 @@ for run in $(seq "$runs"); do
             rm -rf "$work/run"; cp -r "$work/golden" "$work/run"
             qemu-img create -q -f qcow2 "$work/run/target.qcow2" "${size_mib}M"; sync
             start "$daemon"
-            r=0; [ "$workload" = writer ] && r=$rate
-            out=$(timeout 900 python3 "$here/mirror_bench.py" "$sock" "$nbd" disk "$r") \
+            r=$rate; mode=background
+            case $workload in
+                idle) r=0 ;;
+                blocking) mode=write-blocking ;;
+                nojob) mode=nojob:$nojob_s ;;
+            esac
+            out=$(timeout 900 python3 "$here/mirror_bench.py" "$sock" "$nbd" disk "$r" "$mode") \
                 || { stop; echo "bench/mirror: $workload on $daemon failed" >&2; exit 1; }
             stop
             # The copy must hold what the source held at completion (the guest's writes included).
-            qemu-img compare -q "$work/run/top.qcow2" "$work/run/target.qcow2" \
+            [ "$workload" = nojob ] || qemu-img compare -q "$work/run/top.qcow2" "$work/run/target.qcow2" \
                 || { echo "bench/mirror: $workload on $daemon: the target differs from the source" >&2; exit 1; }
             samples[$workload,$daemon]+="$out"$'\n'
         done
@@ -119,19 +130,37 @@ for run in $(seq "$runs"); do
 done
 
 # median FIELD: the median of FIELD over the JSON lines on stdin.
-median() { python3 -c 'import json,sys,statistics; print(statistics.median(json.loads(l)[sys.argv[1]] for l in sys.stdin if l.strip()))' "$1"; }
+median() { python3 -c 'import json,sys,statistics; print(round(statistics.median(json.loads(l)[sys.argv[1]] for l in sys.stdin if l.strip()), 3))' "$1"; }
 
 printf '\n%-8s %-12s %10s %10s %12s\n' workload metric blockd qsd "blockd/qsd"
 json_rows=()
 for workload in "${workloads[@]}"; do
     metrics=(ready total)
-    [ "$workload" = writer ] && metrics+=(p50_ms p99_ms writes)
+    [ "$workload" = nojob ] && metrics=()
+    [ "$workload" != idle ] && metrics+=(p50_ms p99_ms writes)
     for metric in "${metrics[@]}"; do
         b=$(printf '%s' "${samples[$workload,blockd]}" | median "$metric")
         q=$(printf '%s' "${samples[$workload,qsd]}" | median "$metric")
         ratio=$(echo "scale=2; $b / $q" | bc -l 2>/dev/null | sed 's/^\./0./' || echo "-")
         printf '%-8s %-12s %10s %10s %12s\n' "$workload" "$metric" "$b" "$q" "$ratio"
         json_rows+=("{\"workload\": \"$workload\", \"metric\": \"$metric\", \"blockd\": $b, \"qsd\": $q, \"ratio\": ${ratio:-null}}")
+    done
+done
+
+# The guest's write latency under each copy mode relative to no job, per daemon.
+printf '\n%-10s %-8s %14s %14s %12s\n' mode metric "blockd/nojob" "qsd/nojob" "blockd/qsd"
+for workload in writer blocking; do
+    for metric in p50_ms p99_ms; do
+        declare -A over=()
+        for daemon in "${daemons[@]}"; do
+            w=$(printf '%s' "${samples[$workload,$daemon]}" | median "$metric")
+            n=$(printf '%s' "${samples[nojob,$daemon]}" | median "$metric")
+            over[$daemon]=$(echo "scale=2; $w / $n" | bc -l 2>/dev/null || echo "-")
+        done
+        ratio=$(echo "scale=2; ${over[blockd]} / ${over[qsd]}" | bc -l 2>/dev/null || echo "-")
+        label=background; [ "$workload" = blocking ] && label=write-blocking
+        printf '%-10s %-8s %14s %14s %12s\n' "$label" "$metric" "${over[blockd]}" "${over[qsd]}" "$ratio"
+        json_rows+=("{\"workload\": \"$workload-overhead\", \"metric\": \"$metric\", \"blockd\": ${over[blockd]}, \"qsd\": ${over[qsd]}, \"ratio\": ${ratio:-null}}")
     done
 done
 

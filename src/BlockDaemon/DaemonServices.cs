@@ -77,6 +77,7 @@ internal static class DaemonServices
             graph.RegisterDriver(new BlockDaemon.Core.Drivers.SnapshotAccess.SnapshotAccessDriverFactory());
             graph.RegisterDriver(new BlockDaemon.Core.Drivers.CopyOnRead.CopyOnReadDriverFactory());
             graph.RegisterDriver(new BlockDaemon.Core.Drivers.CommitTop.CommitTopDriverFactory());
+            graph.RegisterDriver(new BlockDaemon.Core.Drivers.MirrorTop.MirrorTopDriverFactory());
             return graph;
         });
         services.AddSingleton<QmpServer>(sp => new QmpServer(

@@ -71,6 +71,9 @@ public abstract class BlockJob : JobDriver, ICopyJob
         return user.Root!;
     }
 
+    /// <summary>Whether <paramref name="edge"/> is one the job took with <see cref="Use"/> (a pivot leaves those where they are).</summary>
+    protected bool OwnsEdge(BlockChild edge) => _users.Exists(u => u.Root == edge);
+
     /// <summary>Lets go of an edge taken with <see cref="Use"/> before the job ends (before a pivot).</summary>
     protected void Release(BlockChild edge)
     {

@@ -33,9 +33,11 @@ public sealed class CommitJob : BlockJob
     private LiveCopy? _live;
     private bool _pivoted;
 
-    public CommitJob(BlockGraph graph, IBlockJobEvents events, OnErrorPolicy onError, BlockNode device, BlockNode top, BlockNode baseNode, string? backingFile)
+    public CommitJob(BlockGraph graph, IBlockJobEvents events, OnErrorPolicy onError, BlockNode device, BlockNode top, BlockNode baseNode, string? backingFile,
+        BlockNode? activeFilter = null)
         : base(graph, events, onError)
     {
+        ActiveFilter = activeFilter;
         Device = device;
         Top = top;
         Base = baseNode;
@@ -54,6 +56,9 @@ public sealed class CommitJob : BlockJob
     public BlockNode? Overlay { get; }
 
     public bool IsActive => Overlay is null;
+
+    /// <summary>For an active commit: the mirror_top node above top (qsd's commit_active_start uses mirror's), removed when the job ends.</summary>
+    public BlockNode? ActiveFilter { get; }
 
     public override bool CanComplete => IsActive;
 
@@ -126,12 +131,20 @@ public sealed class CommitJob : BlockJob
         }
         // qsd reads an active top through its mirror_top filter (so top is a job child), an
         // intermediate one through a device of the job's own.
-        _top = Use(Top, BlockPermissions.ConsistentRead, BlockPermissions.All, jobChild: IsActive);
+        // An active commit's hold (mirror's "source" child) takes no permission: qsd's commit
+        // cannot have consistent-read above base (bdrv_mirror_top_child_perm drops it too).
+        _top = Use(Top, IsActive ? BlockPermissions.None : BlockPermissions.ConsistentRead, BlockPermissions.All, jobChild: IsActive);
         if (Overlay is not null)
         {
             Use(Overlay, BlockPermissions.None, BlockPermissions.All, jobChild: true);
         }
-        _base = Use(Base, BlockPermissions.ConsistentRead | BlockPermissions.Write | BlockPermissions.Resize, BlockPermissions.All);
+        _base = IsActive
+            // mirror_start_job's target of an active commit: write, resize only when base is the
+            // smaller, and resize not shared; so an export on base (left there by an earlier
+            // pivot) does not conflict with the job.
+            ? Use(Base, Base.Length < Top.Length ? BlockPermissions.Write | BlockPermissions.Resize : BlockPermissions.Write,
+                BlockPermissions.All & ~BlockPermissions.Resize)
+            : Use(Base, BlockPermissions.ConsistentRead | BlockPermissions.Write | BlockPermissions.Resize, BlockPermissions.All);
         for (var node = Device; node is not null; node = BlockGraph.BackingOf(node))
         {
             Block(node);
@@ -142,7 +155,13 @@ public sealed class CommitJob : BlockJob
         }
         if (IsActive)
         {
-            _live = new LiveCopy(this, Top, _top, _base, Granularity, Chunks);
+            if (ActiveFilter is not null)
+            {
+                Use(ActiveFilter, BlockPermissions.ConsistentRead,
+                    BlockPermissions.ConsistentRead | BlockPermissions.Write | BlockPermissions.WriteUnchanged, jobChild: true);
+                Block(ActiveFilter);
+            }
+            _live = new LiveCopy(this, Top, _top, _base, Granularity, Chunks, filter: ActiveFilter);
             _live.Track();
         }
     }
@@ -209,7 +228,7 @@ public sealed class CommitJob : BlockJob
     private void Pivot()
     {
         Graph.SetPermissions(_base!, BlockPermissions.None, BlockPermissions.All);
-        Graph.ReplaceNodeForUsers(Top, Base, edge => edge == _top);
+        Graph.ReplaceNode(Top, Base, OwnsEdge);
     }
 
     public override async ValueTask CleanAsync(Job job)
@@ -217,6 +236,10 @@ public sealed class CommitJob : BlockJob
         _live?.Untrack();
         await base.CleanAsync(job).ConfigureAwait(false);
         await RemoveFilterAsync().ConfigureAwait(false);
+        if (ActiveFilter is not null && Graph.FindNode(ActiveFilter.NodeName) == ActiveFilter)
+        {
+            await Graph.RemoveFilterAsync(ActiveFilter).ConfigureAwait(false);
+        }
         foreach (var node in _restoreReadOnly)
         {
             // After a pivot base is the image in use: it stays writable.

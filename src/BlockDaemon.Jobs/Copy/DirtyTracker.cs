@@ -46,6 +46,20 @@ internal sealed class DirtyTracker : IWriteObserver
         }
     }
 
+    /// <summary>
+    /// Set by a write-blocking guest write around its write to the source (the value flows into
+    /// that write's observer call): the write itself decides what the target still needs.
+    /// </summary>
+    public AsyncLocal<bool> Suppressed { get; } = new();
+
+    void IWriteObserver.Written(long offset, long length)
+    {
+        if (!Suppressed.Value)
+        {
+            Written(offset, length);
+        }
+    }
+
     public void Written(long offset, long length)
     {
         if (length <= 0 || offset >= _length)
@@ -74,6 +88,41 @@ internal sealed class DirtyTracker : IWriteObserver
             _changed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         }
         changed.TrySetResult();
+    }
+
+    /// <summary>The parts of [offset, offset + length) whose granules are all clean (the target holds them).</summary>
+    public List<(long Offset, long Length)> CleanRanges(long offset, long length)
+    {
+        var ranges = new List<(long, long)>(1);
+        long end = Math.Min(offset + length, _length);
+        if (end <= offset)
+        {
+            return ranges;
+        }
+        long last = (end - 1) / Granularity + 1;
+        lock (_lock)
+        {
+            for (long bit = offset / Granularity; bit < last;)
+            {
+                long set = _bits.NextSet(bit);
+                if (set < 0 || set > last)
+                {
+                    set = last;
+                }
+                if (set > bit)
+                {
+                    long start = Math.Max(bit * Granularity, offset);
+                    ranges.Add((start, Math.Min(set * Granularity, end) - start));
+                }
+                if (set >= last)
+                {
+                    break;
+                }
+                long clear = _bits.NextClear(set);
+                bit = clear < 0 ? last : clear;
+            }
+        }
+        return ranges;
     }
 
     /// <summary>Takes (clears) the first dirty run at or after <paramref name="from"/>, as a byte range; null when clean.</summary>

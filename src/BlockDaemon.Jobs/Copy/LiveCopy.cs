@@ -1,3 +1,4 @@
+using BlockDaemon.Core.Drivers.MirrorTop;
 using BlockDaemon.Core.Errors;
 using BlockDaemon.Core.Graph;
 using BlockDaemon.Core.Io;
@@ -27,10 +28,15 @@ public sealed class LiveCopy
     private long _counted;
     private volatile bool _completeRequested;
     private volatile bool _softCancelled;
+    private readonly BlockNode? _filter;
+    private readonly RangeLocks? _ranges;
+    private readonly ActiveWrites? _activeWrites;
 
     /// <param name="dirtyPlan">How a dirty range is copied (default: as data); a mirror writes zeroes where the source reads as zeroes.</param>
+    /// <param name="filter">The job's mirror_top node above the source: drained with it, and in write-blocking mode it sends guest writes to the target too.</param>
     public LiveCopy(BlockJob job, BlockNode source, BlockChild sourceEdge, BlockChild targetEdge, int granularity, CopyOptions chunks,
-        Func<long, long, CancellationToken, ValueTask<CopyExtent>>? dirtyPlan = null, long batchBytes = 16L << 20)
+        Func<long, long, CancellationToken, ValueTask<CopyExtent>>? dirtyPlan = null, long batchBytes = 16L << 20,
+        BlockNode? filter = null, bool writeBlocking = false)
     {
         _unthrottled = new UnthrottledCopyJob(job);
         _batchBytes = Math.Max(granularity, batchBytes);
@@ -41,15 +47,49 @@ public sealed class LiveCopy
         _chunks = chunks;
         _dirty = new DirtyTracker(source.Length, granularity);
         _dirtyPlan = dirtyPlan ?? ((_, n, _) => ValueTask.FromResult(new CopyExtent(n, CopyAction.Copy)));
+        _filter = filter;
+        if (writeBlocking)
+        {
+            if (filter?.Driver is not MirrorTopDriver)
+            {
+                throw new ArgumentException("Write-blocking mode needs the job's mirror_top filter", nameof(filter));
+            }
+            _ranges = new RangeLocks();
+            _activeWrites = new ActiveWrites(_dirty, targetEdge, _ranges, () => job.Job.Progress);
+        }
     }
+
+    private MirrorTopDriver? FilterDriver => _filter?.Driver as MirrorTopDriver;
 
     /// <summary>block-job-complete was asked for (and no soft cancel came after READY).</summary>
     public bool PivotWanted => _completeRequested && !_softCancelled;
 
     /// <summary>Starts tracking guest writes to the source (before the job runs, on the control loop).</summary>
-    public void Track() => _source.AddWriteObserver(_dirty);
+    public void Track()
+    {
+        _source.AddWriteObserver(_dirty);
+        if (_activeWrites is not null)
+        {
+            FilterDriver!.ActiveWrites = _activeWrites;
+        }
+    }
 
-    public void Untrack() => _source.RemoveWriteObserver(_dirty);
+    public void Untrack()
+    {
+        StopActiveWrites();
+        _source.RemoveWriteObserver(_dirty);
+    }
+
+    // Once the job stops copying (complete, cancel, error) guest writes only pass through and are
+    // tracked: what comes after the run is copied with the source drained or not at all (qsd's
+    // copy_to_target needs a job that still runs).
+    private void StopActiveWrites()
+    {
+        if (_activeWrites is not null && FilterDriver is { } driver && driver.ActiveWrites == _activeWrites)
+        {
+            driver.ActiveWrites = null;
+        }
+    }
 
     /// <summary>The bulk phase's bitmap: every range <paramref name="plan"/> does not skip must be copied.</summary>
     public async ValueTask MarkAsync(Func<long, long, CancellationToken, ValueTask<CopyExtent>> plan, long length, CancellationToken ct)
@@ -82,6 +122,18 @@ public sealed class LiveCopy
 
     /// <summary>Copies until clean, goes READY, then follows guest writes until complete or a soft cancel.</summary>
     public async ValueTask RunAsync(CancellationToken ct)
+    {
+        try
+        {
+            await RunLoopAsync(ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            StopActiveWrites();
+        }
+    }
+
+    private async ValueTask RunLoopAsync(CancellationToken ct)
     {
         var job = _job.Job;
         bool ready = false;
@@ -148,6 +200,7 @@ public sealed class LiveCopy
             _counted -= counted;
             _job.Job.Progress.IncreaseRemaining(run.Length - counted);
             var engine = new CopyEngine(_sourceEdge, _targetEdge, _dirtyPlan, _chunks);
+            var held = _ranges is null ? null : await _ranges.AcquireCopyAsync(run.Offset, run.Offset + run.Length, ct).ConfigureAwait(false);
             try
             {
                 await engine.RunAsync(_unthrottled, run.Offset, run.Offset + run.Length, ct, setTotal: false).ConfigureAwait(false);
@@ -166,6 +219,13 @@ public sealed class LiveCopy
                 _counted += run.Length;
                 _job.Job.Progress.Update(-run.Length);
             }
+            finally
+            {
+                if (held is not null)
+                {
+                    _ranges!.Release(held);
+                }
+            }
         }
     }
 
@@ -176,14 +236,14 @@ public sealed class LiveCopy
     /// </summary>
     private async ValueTask<bool> CopyLastWritesAsync()
     {
-        await _source.Requests.DrainAsync().ConfigureAwait(false);
+        await DrainAsync().ConfigureAwait(false);
         try
         {
             await CopyDirtyDrainedAsync().ConfigureAwait(false);
         }
         finally
         {
-            _source.Requests.EndDrain();
+            EndDrain();
         }
         return await FlushTargetAsync().ConfigureAwait(false);
     }
@@ -250,7 +310,7 @@ public sealed class LiveCopy
     /// </summary>
     public async ValueTask FinishDrainedAsync(Action? pivot)
     {
-        await _source.Requests.DrainAsync().ConfigureAwait(false);
+        await DrainAsync().ConfigureAwait(false);
         try
         {
             // Writes that came after the run's last copy (normally none).
@@ -260,8 +320,33 @@ public sealed class LiveCopy
         }
         finally
         {
-            _source.Requests.EndDrain();
+            EndDrain();
         }
+    }
+
+    // The filter first: a guest write it holds (with its target write, in write-blocking mode)
+    // finishes, and later ones wait above it; then whatever else writes to the source.
+    private async ValueTask DrainAsync()
+    {
+        if (_filter is not null)
+        {
+            await _filter.Requests.DrainAsync().ConfigureAwait(false);
+        }
+        try
+        {
+            await _source.Requests.DrainAsync().ConfigureAwait(false);
+        }
+        catch
+        {
+            _filter?.Requests.EndDrain();
+            throw;
+        }
+    }
+
+    private void EndDrain()
+    {
+        _source.Requests.EndDrain();
+        _filter?.Requests.EndDrain();
     }
 }
 

@@ -21,9 +21,11 @@ public sealed class MirrorJob : BlockJob
     private BlockChild? _target;
     private LiveCopy? _live;
 
-    public MirrorJob(BlockGraph graph, IBlockJobEvents events, BlockNode source, BlockNode target, BlockNode replaced, MirrorOptions options)
+    public MirrorJob(BlockGraph graph, IBlockJobEvents events, BlockNode source, BlockNode target, BlockNode replaced, MirrorOptions options,
+        BlockNode? filter = null)
         : base(graph, events, OnErrorPolicy.Report)
     {
+        Filter = filter;
         Source = source;
         Target = target;
         Replaced = replaced;
@@ -37,6 +39,9 @@ public sealed class MirrorJob : BlockJob
     public BlockNode Source { get; }
     public BlockNode Target { get; }
     public BlockNode Replaced { get; }
+
+    /// <summary>The mirror_top node above the source (removed when the job ends), if the caller inserted one.</summary>
+    public BlockNode? Filter { get; }
 
     /// <summary>For sync=top: the first node whose data the target's own chain is trusted to hold.</summary>
     public BlockNode? Base { get; }
@@ -68,6 +73,13 @@ public sealed class MirrorJob : BlockJob
         _source = Use(Source, BlockPermissions.ConsistentRead,
             BlockPermissions.ConsistentRead | BlockPermissions.Write | BlockPermissions.WriteUnchanged, jobChild: true);
         _target = Use(Target, BlockPermissions.Write, BlockPermissions.WriteUnchanged);
+        if (Filter is not null)
+        {
+            // qsd's "main node": the job keeps its filter in the graph and reads consistently through it.
+            Use(Filter, BlockPermissions.ConsistentRead,
+                BlockPermissions.ConsistentRead | BlockPermissions.Write | BlockPermissions.WriteUnchanged, jobChild: true);
+            Block(Filter);
+        }
         Block(Source);
         Block(Target);
         int chunk = (int)Math.Clamp(_options.BufSize, _options.Granularity, 1 << 20);
@@ -78,7 +90,8 @@ public sealed class MirrorJob : BlockJob
             MaxInFlight = (int)Math.Clamp(_options.BufSize / chunk, 1, 16),
             ZeroWriteFlags = _options.Unmap ? WriteFlags.MayUnmap : WriteFlags.None,
         };
-        _live = new LiveCopy(this, Source, _source, _target, _options.Granularity, chunks, DirtyPlanAsync, _options.BufSize);
+        _live = new LiveCopy(this, Source, _source, _target, _options.Granularity, chunks, DirtyPlanAsync, _options.BufSize,
+            Filter, _options.WriteBlocking);
         _live.Track();
     }
 
@@ -135,19 +148,26 @@ public sealed class MirrorJob : BlockJob
         await _live.FinishDrainedAsync(pivot ? Pivot : null).ConfigureAwait(false);
     }
 
-    // bdrv_replace_node(to_replace, target) for the users: the job's own edges stay where they are.
-    // The job's hold on the target is dropped first (mirror_exit_common's blk_set_perm), or the
-    // users it receives could not write to it.
+    // bdrv_replace_node(to_replace, target): every parent (exports, nodes reading it, the
+    // mirror_top filter) moves; the job's own edges stay where they are. The job's hold on the
+    // target is dropped first (mirror_exit_common's blk_set_perm), or the parents it receives
+    // could not write to it.
     private void Pivot()
     {
         Graph.SetPermissions(_target!, BlockPermissions.None, BlockPermissions.All);
-        Graph.ReplaceNodeForUsers(Replaced, Target, edge => edge == _source);
+        Graph.ReplaceNode(Replaced, Target, OwnsEdge);
     }
 
     public override async ValueTask CleanAsync(Job job)
     {
         _live?.Untrack();
         await base.CleanAsync(job).ConfigureAwait(false);
+        // The filter goes after the job's edges (mirror_exit_common): its parents return to the
+        // node below it, the target after a pivot, the source otherwise.
+        if (Filter is not null && Graph.FindNode(Filter.NodeName) == Filter)
+        {
+            await Graph.RemoveFilterAsync(Filter).ConfigureAwait(false);
+        }
         if (OwnsTarget && Target.Parents.Count == 0 && Graph.FindNode(Target.NodeName) == Target)
         {
             await Graph.DiscardNodeAsync(Target).ConfigureAwait(false);

@@ -31,6 +31,9 @@ public sealed record MirrorOptions
     /// <summary>Whether ranges that read as zeroes may be unmapped on the target (drive-mirror's 'unmap'; always on for blockdev-mirror, as in qsd).</summary>
     public bool Unmap { get; init; } = true;
 
+    /// <summary>copy-mode=write-blocking: a guest write completes only once it is on the target too (where that area was copied already).</summary>
+    public bool WriteBlocking { get; init; }
+
     /// <summary>The target may hold old data: sync=full copies everything, holes included (drive-mirror mode=existing).</summary>
     public bool ZeroTarget { get; init; }
 }

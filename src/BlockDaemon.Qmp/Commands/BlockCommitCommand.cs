@@ -93,28 +93,38 @@ public static class BlockCommitCommand
             {
                 throw QmpException.Generic("'backing-file' specified, but 'top' is the active layer");
             }
-            // qsd names its mirror_top node so; blockd's active commit has no filter node yet.
-            if (filterName is not null)
-            {
-                throw QmpException.Generic("'filter-node-name' is not supported for an active commit yet");
-            }
         }
         else
         {
             CommitJob.FindOverlay(bs, top)?.CheckNotBlocked();
         }
 
+        // An active commit is a mirror (commit_active_start): its mirror_top filter goes above top
+        // first, named by filter-node-name or implicit.
+        var activeFilter = top == bs
+            ? await MirrorTopFilter.InsertAsync(context, bs, filterName, commit: true).ConfigureAwait(false)
+            : null;
         var driver = new CommitJob(context.Graph, BlockJobCommands.EventsFor(context),
-            BlockJobEnumNames.ParseOnError(arguments["on-error"]?.GetValue<string>()), bs, top, baseNode, backingFile);
+            BlockJobEnumNames.ParseOnError(arguments["on-error"]?.GetValue<string>()), bs, top, baseNode, backingFile, activeFilter);
         string jobId = arguments["job-id"]?.GetValue<string>() ?? bs.NodeName;
-        await driver.OpenForWriteAsync().ConfigureAwait(false);
         try
         {
-            await BlockJobCommands.StartAsync(context, jobId, driver, arguments, () => driver.AcquireAsync(filterName)).ConfigureAwait(false);
+            await driver.OpenForWriteAsync().ConfigureAwait(false);
+            try
+            {
+                // An intermediate commit's commit_top filter takes filter-node-name (active: mirror_top above).
+                await BlockJobCommands.StartAsync(context, jobId, driver, arguments,
+                    () => driver.AcquireAsync(activeFilter is null ? filterName : null)).ConfigureAwait(false);
+            }
+            catch
+            {
+                await driver.RestoreReadOnlyAsync().ConfigureAwait(false);
+                throw;
+            }
         }
-        catch
+        catch when (activeFilter is not null)
         {
-            await driver.RestoreReadOnlyAsync().ConfigureAwait(false);
+            await MirrorTopFilter.RemoveAsync(context, activeFilter).ConfigureAwait(false);
             throw;
         }
         return null;

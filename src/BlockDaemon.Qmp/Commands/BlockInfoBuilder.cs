@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using BlockDaemon.Core.Graph;
+using BlockDaemon.Core.Io;
 
 namespace BlockDaemon.Qmp.Commands;
 
@@ -41,6 +42,7 @@ internal static class BlockInfoBuilder
             info["dirty-bitmaps"] = DirtyBitmapInfo(node);
         }
         // The backing node's current file name, not the header's string (that is image.backing-filename).
+        // A filter's "backing" child (mirror_top's, commit_top's) is the node it filters: qsd names only a header's backing file here.
         if (node.FindChild("backing") is { } backing && node.Driver is not Core.Io.IFilterDriver)
         {
             info["backing_file"] = NodeFilename.For(backing.Node);

@@ -8,9 +8,9 @@ namespace BlockDaemon.Qmp.Commands;
 
 /// <summary>
 /// blockdev-mirror, with qmp_blockdev_mirror's and blockdev_mirror_common's checks in their
-/// order. As for block-commit, a missing job-id defaults to the device's node name. blockd has
-/// no mirror_top filter node yet, so 'filter-node-name' and copy-mode 'write-blocking' are
-/// refused rather than accepted without effect.
+/// order. As for block-commit, a missing job-id defaults to the device's node name. The job's
+/// mirror_top filter is inserted above the source before the job exists, as mirror_start_job
+/// does, so a bad 'filter-node-name' is refused before the job id is looked at.
 /// </summary>
 public static class BlockdevMirrorCommand
 {
@@ -78,7 +78,6 @@ public static class BlockdevMirrorCommand
         {
             throw QmpException.Generic("Can't mirror node into itself");
         }
-        CheckUnsupported(request);
         var options = new MirrorOptions
         {
             Sync = request.Sync switch { "top" => MirrorSync.Top, "none" => MirrorSync.None, _ => MirrorSync.Full },
@@ -88,14 +87,24 @@ public static class BlockdevMirrorCommand
             OnTargetError = request.OnTargetError,
             Unmap = request.Unmap,
             ZeroTarget = drive?.ZeroTarget ?? false,
+            WriteBlocking = request.CopyMode == "write-blocking",
         };
-        var driver = new MirrorJob(context.Graph, BlockJobCommands.EventsFor(context), bs, target, replaced, options)
+        var filter = await MirrorTopFilter.InsertAsync(context, bs, request.FilterNodeName).ConfigureAwait(false);
+        try
         {
-            AttachBacking = drive is not null,
-            TargetBacking = drive?.Backing,
-            OwnsTarget = drive is not null,
-        };
-        await BlockJobCommands.StartAsync(context, JobId(arguments, bs), driver, arguments, driver.Acquire).ConfigureAwait(false);
+            var driver = new MirrorJob(context.Graph, BlockJobCommands.EventsFor(context), bs, target, replaced, options, filter)
+            {
+                AttachBacking = drive is not null,
+                TargetBacking = drive?.Backing,
+                OwnsTarget = drive is not null,
+            };
+            await BlockJobCommands.StartAsync(context, JobId(arguments, bs), driver, arguments, driver.Acquire).ConfigureAwait(false);
+        }
+        catch
+        {
+            await MirrorTopFilter.RemoveAsync(context, filter).ConfigureAwait(false);
+            throw;
+        }
     }
 
     /// <summary>drive-mirror: every refusal that does not need the target node, before the target file is made.</summary>
@@ -103,7 +112,17 @@ public static class BlockdevMirrorCommand
     {
         CheckReplaces(context, bs, request);
         CheckModes(request);
-        CheckUnsupported(request);
+        if (request.FilterNodeName is { } filterNodeName)
+        {
+            try
+            {
+                context.Graph.CheckNewNodeName(filterNodeName);
+            }
+            catch (BlockException e)
+            {
+                throw QmpErrors.From(e);
+            }
+        }
         try
         {
             context.Jobs.CheckNewId(JobId(arguments, bs));
@@ -147,18 +166,6 @@ public static class BlockdevMirrorCommand
         if (request.BufSize < 0)
         {
             throw QmpException.Generic("Invalid parameter 'buf-size'");
-        }
-    }
-
-    private static void CheckUnsupported(MirrorRequest request)
-    {
-        if (request.FilterNodeName is not null)
-        {
-            throw QmpException.Generic("'filter-node-name' is not supported: blockd's mirror has no filter node");
-        }
-        if (request.CopyMode != "background")
-        {
-            throw QmpException.Generic($"copy-mode '{request.CopyMode}' is not supported by blockd");
         }
     }
 }

@@ -112,7 +112,7 @@ internal static class ImageInfoBuilder
             "raw" => node.FindChild("file") is { } file ? GetInfo(file.Node) : null,
             // A filter without its own answer passes the question to the node it filters.
             "copy-before-write" => node.FindChild("file") is { } filtered ? GetInfo(filtered.Node) : null,
-            "copy-on-read" or "commit_top" => NodeFilename.FilteredChild(node) is { } below ? GetInfo(below) : null,
+            "copy-on-read" or "commit_top" or "mirror_top" => NodeFilename.FilteredChild(node) is { } below ? GetInfo(below) : null,
             _ => null,
         };
     }

@@ -14,12 +14,13 @@ namespace BlockDaemon.Qmp.Commands;
 internal static class NodeFilename
 {
     public static string For(BlockNode node) =>
-        // An implicit node copies everything from its child; copy-before-write, snapshot-access and
-        // commit_top show the name of the node they filter (cbw_refresh_filename,
-        // snapshot_access_refresh_filename, bdrv_commit_top_refresh_filename).
+        // An implicit node copies everything from its child; copy-before-write, snapshot-access,
+        // commit_top and mirror_top show the name of the node they filter (cbw_refresh_filename,
+        // snapshot_access_refresh_filename, bdrv_commit_top_refresh_filename, and
+        // bdrv_refresh_filename taking mirror_top's filtered child's).
         Implicit(node) is { } child ? For(child)
         : node.DriverName is "copy-before-write" or "snapshot-access" && node.FindChild("file") is { } filtered ? For(filtered.Node)
-        : node.DriverName == "commit_top" && node.FindChild("backing") is { } committed ? For(committed.Node)
+        : node.DriverName is "commit_top" or "mirror_top" && node.FindChild("backing") is { } below ? For(below.Node)
         : NeedsJson(node) ? "json:" + QmpJsonWriter.Write(FullOptions(node))
         : PlainName(node);
 
@@ -31,7 +32,7 @@ internal static class NodeFilename
     internal static BlockNode? FilteredChild(BlockNode node) => node.DriverName switch
     {
         "copy-on-read" => node.FindChild("file")?.Node,
-        "commit_top" => node.FindChild("backing")?.Node,
+        "commit_top" or "mirror_top" => node.FindChild("backing")?.Node,
         _ => null,
     };
 
