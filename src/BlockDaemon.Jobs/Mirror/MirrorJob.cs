@@ -109,15 +109,37 @@ public sealed class MirrorJob : BlockJob
             case MirrorSync.None:
                 Job.Progress.SetRemaining(0);
                 break;
-            case MirrorSync.Full when _options.ZeroTarget || BlockGraph.BackingOf(Target) is not null:
-                // A target with a backing file does not read as zeroes where the source is unallocated.
+            case MirrorSync.Full when BlockGraph.BackingOf(Target) is not null || (_options.ZeroTarget && !CanZeroTargetQuickly):
+                // A target with a backing file, or one that may hold garbage and cannot be zeroed
+                // cheaply, does not read as zeroes where the source is unallocated: everything is copied.
                 _live!.MarkAll(length);
+                break;
+            case MirrorSync.Full when _options.ZeroTarget:
+                // mirror_dirty_init: zero the whole target first, outside the job's progress, then
+                // copy only what the source has allocated.
+                await ZeroTargetAsync(length, ct).ConfigureAwait(false);
+                await _live!.MarkAsync(BulkPlanAsync, length, ct).ConfigureAwait(false);
                 break;
             default:
                 await _live!.MarkAsync(BulkPlanAsync, length, ct).ConfigureAwait(false);
                 break;
         }
         await _live!.RunAsync(ct).ConfigureAwait(false);
+    }
+
+    // bdrv_can_write_zeroes_with_unmap: the target was opened with discard=unmap and its driver
+    // writes zeroes without writing data.
+    private bool CanZeroTargetQuickly => Target.Common.DiscardUnmap && Target.Driver.Limits.SupportsWriteZeroes;
+
+    private async ValueTask ZeroTargetAsync(long length, CancellationToken ct)
+    {
+        const long step = 1L << 30;
+        for (long offset = 0; offset < length; offset += step)
+        {
+            await Job.PausePointAsync().ConfigureAwait(false);
+            ct.ThrowIfCancellationRequested();
+            await _target!.WriteZeroesAsync(offset, Math.Min(step, length - offset), WriteFlags.MayUnmap, ct).ConfigureAwait(false);
+        }
     }
 
     // The bulk phase copies what is allocated above base (the whole chain for sync=full).

@@ -68,6 +68,9 @@ public static class BlockdevMirrorCommand
     {
         bs.CheckNotBlocked();
         target.CheckNotBlocked();
+        // qmp_blockdev_mirror: a blockdev-mirror with sync=full treats the target as holding
+        // garbage (decided before sync=top without a backing file turns into full).
+        bool zeroTarget = drive?.ZeroTarget ?? request.Sync == "full";
         if (request.Sync == "top" && BlockGraph.BackingOf(bs) is null)
         {
             request = request with { Sync = "full" };
@@ -86,7 +89,7 @@ public static class BlockdevMirrorCommand
             OnSourceError = request.OnSourceError,
             OnTargetError = request.OnTargetError,
             Unmap = request.Unmap,
-            ZeroTarget = drive?.ZeroTarget ?? false,
+            ZeroTarget = zeroTarget,
             WriteBlocking = request.CopyMode == "write-blocking",
         };
         var filter = await MirrorTopFilter.InsertAsync(context, bs, request.FilterNodeName).ConfigureAwait(false);
