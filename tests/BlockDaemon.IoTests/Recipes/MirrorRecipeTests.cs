@@ -78,12 +78,7 @@ public sealed class MirrorRecipeTests : IDisposable
         remoteTop.Kill();
         await WriteSomeMoreAsync(guest, 50);
 
-        await guest.PauseAndFlushAsync(Ct);
-        guest.ApplyTo(model);
-        Assert.Equal(model, await Images.ReadAsync(d.ExportUri("guest"), "raw", _dir.Path, Ct));
-        await guest.StopAsync();
-        Assert.Empty(guest.Failures);
-        await d.QuitAsync(Ct);
+        await StopGuestAndQuitAsync(d, guest, model);
 
         Assert.Equal([this["local-base.qcow2"]], await Images.ChainAsync(this["local-base.qcow2"], Ct));
         await Images.AssertHoldsAsync(model, this["local-base.qcow2"], _dir.Path, "the migrated disk", Ct);
@@ -130,12 +125,7 @@ public sealed class MirrorRecipeTests : IDisposable
         System.IO.File.Delete(this["wrapper.qcow2"]);
         await WriteSomeMoreAsync(guest, 30);
 
-        await guest.PauseAndFlushAsync(Ct);
-        guest.ApplyTo(model);
-        Assert.Equal(model, await Images.ReadAsync(d.ExportUri("guest"), "raw", _dir.Path, Ct));
-        await guest.StopAsync();
-        Assert.Empty(guest.Failures);
-        await d.QuitAsync(Ct);
+        await StopGuestAndQuitAsync(d, guest, model);
 
         await Images.AssertHoldsAsync(pointInTime, this["backup.qcow2"], _dir.Path, "the backup", Ct);
         await Images.AssertHoldsAsync(model, this["disk.qcow2"], _dir.Path, "the disk after the commit", Ct);
@@ -202,6 +192,18 @@ public sealed class MirrorRecipeTests : IDisposable
         Assert.Equal([this["overlay2.qcow2"], this["disk.qcow2"]], await Images.ChainAsync(this["overlay2.qcow2"], Ct));
         await Images.AssertCleanAsync(this["overlay2.qcow2"], Ct);
         await Images.AssertCleanAsync(this["disk.qcow2"], Ct);
+    }
+
+    // The guest's last writes go into the model; the export must read as the model and no guest
+    // write may have failed; then the daemon quits.
+    private async Task StopGuestAndQuitAsync(RecipeDaemon d, GuestWriter guest, byte[] model)
+    {
+        await guest.PauseAndFlushAsync(Ct);
+        guest.ApplyTo(model);
+        Assert.Equal(model, await Images.ReadAsync(d.ExportUri("guest"), "raw", _dir.Path, Ct));
+        await guest.StopAsync();
+        Assert.Empty(guest.Failures);
+        await d.QuitAsync(Ct);
     }
 
     public static TheoryData<string, string> AbortCases()
