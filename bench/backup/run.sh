@@ -36,31 +36,11 @@ done
 root=$(cd "$(dirname "$0")/../.." && pwd)
 here=$root/bench/backup
 qsd=${QSD:-/usr/bin/qemu-storage-daemon}
-blockd=${BLOCKD:-$root/src/BlockDaemon/bin/Release/net10.0/blockd}
-for tool in qemu-img qemu-io python3 "$qsd"; do
-    command -v "$tool" >/dev/null || { echo "bench/backup: $tool is missing" >&2; exit 1; }
-done
-if [ -z "${BLOCKD:-}" ]; then
-    if [ "$aot" = 1 ]; then
-        if [ "$build" = 1 ]; then
-            dotnet publish -c Release "$root/src/BlockDaemon" -v q -nologo >/dev/null || { echo "bench/backup: the Native-AOT publish of blockd failed" >&2; exit 1; }
-        fi
-        blockd=$(ls -t "$root"/src/BlockDaemon/bin/Release/net10.0/*/publish/blockd 2>/dev/null | head -n 1 || true)
-        [ -n "$blockd" ] || { echo "bench/backup: no Native-AOT output under src/BlockDaemon/bin/Release/net10.0/*/publish/" >&2; exit 1; }
-    elif [ "$build" = 1 ]; then
-        dotnet build -c Release "$root/src/BlockDaemon" -v q -nologo >/dev/null || { echo "bench/backup: the Release build of blockd failed" >&2; exit 1; }
-    fi
-fi
-[ -x "$blockd" ] || { echo "bench/backup: blockd not found at $blockd" >&2; exit 1; }
-echo "blockd: $blockd" >&2
+. "$root/bench/lib.sh"
+bench_require backup qemu-img qemu-io python3 "$qsd"
+bench_blockd backup "$root" "$aot" "$build"
 
-work=$(mktemp -d /tmp/blockd-backup-bench.XXXXXX)
-pid=""
-cleanup() {
-    if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
+bench_workdir backup
 
 # The disk: fully allocated, one pattern (untimed, once).
 echo "preparing the disk in $work (${size_mib} MiB)" >&2
@@ -84,19 +64,9 @@ start() {
     "$bin" "${args[@]}" --nbd-server "addr.type=unix,addr.path=$nbd" --export nbd,id=disk,node-name=disk,name=disk,writable=on \
         </dev/null >"$work/daemon.log" 2>&1 &
     pid=$!
-    for _ in $(seq 200); do
-        [ -S "$sock" ] && [ -S "$nbd" ] && return 0
-        kill -0 "$pid" 2>/dev/null || { cat "$work/daemon.log" >&2; echo "bench/backup: $1 exited during start-up" >&2; exit 1; }
-        sleep 0.05
-    done
-    echo "bench/backup: $1 did not start listening" >&2; exit 1
+    bench_wait_sockets backup "$1" "$sock" "$nbd"
 }
 
-stop() {
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-    pid=""
-}
 
 daemons=(blockd qsd)
 declare -A samples
@@ -113,8 +83,8 @@ for run in $(seq "$runs"); do
         sync
         start "$daemon"
         out=$(timeout 900 python3 "$here/backup_bench.py" "$sock" "$nbd" disk "$rate" "$window") \
-            || { stop; cat "$work/daemon.log" >&2; echo "bench/backup: $daemon failed" >&2; exit 1; }
-        stop
+            || { bench_stop; cat "$work/daemon.log" >&2; echo "bench/backup: $daemon failed" >&2; exit 1; }
+        bench_stop
         # The first full backup ran before any write: it must be the disk as it started.
         qemu-img compare -q "$work/golden/disk.qcow2" "$work/run/t-full-idle.qcow2" \
             || { echo "bench/backup: $daemon: the full backup differs from the disk" >&2; exit 1; }

@@ -28,36 +28,15 @@ done
 root=$(cd "$(dirname "$0")/../.." && pwd)
 here=$root/bench/jobs
 qsd=${QSD:-/usr/bin/qemu-storage-daemon}
-blockd=${BLOCKD:-$root/src/BlockDaemon/bin/Release/net10.0/blockd}
-if [ "$aot" = 1 ] && [ -z "${BLOCKD:-}" ]; then
-    if [ "$build" = 1 ]; then
-        dotnet publish -c Release "$root/src/BlockDaemon" -v q -nologo >/dev/null || { echo "bench/jobs: the Native-AOT publish of blockd failed" >&2; exit 1; }
-    fi
-    blockd=$(ls -t "$root"/src/BlockDaemon/bin/Release/net10.0/*/publish/blockd 2>/dev/null | head -n 1 || true)
-    [ -n "$blockd" ] || { echo "bench/jobs: no Native-AOT output under src/BlockDaemon/bin/Release/net10.0/*/publish/" >&2; exit 1; }
-fi
 blockimg=${BLOCKIMG:-$root/src/BlockDaemon.ImageTool/bin/Release/net10.0/blockimg}
-for tool in qemu-img qemu-io python3 bc "$qsd"; do
-    command -v "$tool" >/dev/null || { echo "bench/jobs: $tool is missing" >&2; exit 1; }
-done
-if [ "$build" = 1 ]; then
-    if [ -z "${BLOCKD:-}" ] && [ "$aot" = 0 ]; then
-        dotnet build -c Release "$root/src/BlockDaemon" -v q -nologo >/dev/null || { echo "bench/jobs: the Release build of blockd failed" >&2; exit 1; }
-    fi
-    if [ -z "${BLOCKIMG:-}" ]; then
-        dotnet build -c Release "$root/src/BlockDaemon.ImageTool" -v q -nologo >/dev/null || { echo "bench/jobs: the Release build of blockimg failed" >&2; exit 1; }
-    fi
+. "$root/bench/lib.sh"
+bench_require jobs qemu-img qemu-io python3 bc "$qsd"
+bench_blockd jobs "$root" "$aot" "$build"
+if [ "$build" = 1 ] && [ -z "${BLOCKIMG:-}" ]; then
+    dotnet build -c Release "$root/src/BlockDaemon.ImageTool" -v q -nologo >/dev/null || { echo "bench/jobs: the Release build of blockimg failed" >&2; exit 1; }
 fi
-[ -x "$blockd" ] || { echo "bench/jobs: blockd not found at $blockd" >&2; exit 1; }
-echo "bench/jobs: blockd is $blockd" >&2
 
-work=$(mktemp -d /tmp/blockd-jobs-bench.XXXXXX)
-pid=""
-cleanup() {
-    if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
+bench_workdir jobs
 
 # The chain, base first: base fully allocated, mid rewrites 25% and top 10%, both spread over the
 # disk in 1 MiB pieces (every 4th and every 10th MiB) so that every job walks the whole image.
@@ -87,19 +66,9 @@ start() {
         --blockdev "driver=file,node-name=top-f,filename=$work/run/top.qcow2" --blockdev driver=qcow2,node-name=top,file=top-f,backing=mid \
         </dev/null >"$work/daemon.log" 2>&1 &
     pid=$!
-    for _ in $(seq 200); do
-        [ -S "$sock" ] && return 0
-        kill -0 "$pid" 2>/dev/null || { cat "$work/daemon.log" >&2; echo "bench/jobs: $1 exited during start-up" >&2; exit 1; }
-        sleep 0.05
-    done
-    echo "bench/jobs: $1 did not start listening" >&2; exit 1
+    bench_wait_sockets jobs "$1" "$sock"
 }
 
-stop() {
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-    pid=""
-}
 
 declare -A job_cmd=(
     [stream-full]='{"execute": "block-stream", "arguments": {"job-id": "j", "device": "top"}}'
@@ -120,8 +89,8 @@ for run in $(seq "$runs"); do
             start "$daemon"
             active=0; [ "$workload" = commit-active ] && active=1
             t=$(timeout 900 python3 "$here/qmp_job.py" "$sock" "$active" "${job_cmd[$workload]}") \
-                || { stop; echo "bench/jobs: $workload on $daemon failed" >&2; exit 1; }
-            stop
+                || { bench_stop; echo "bench/jobs: $workload on $daemon failed" >&2; exit 1; }
+            bench_stop
             samples[$workload,$daemon]+="$t "
         done
     done

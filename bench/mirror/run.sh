@@ -36,29 +36,11 @@ done
 root=$(cd "$(dirname "$0")/../.." && pwd)
 here=$root/bench/mirror
 qsd=${QSD:-/usr/bin/qemu-storage-daemon}
-blockd=${BLOCKD:-$root/src/BlockDaemon/bin/Release/net10.0/blockd}
-for tool in qemu-img qemu-io python3 bc "$qsd"; do
-    command -v "$tool" >/dev/null || { echo "bench/mirror: $tool is missing" >&2; exit 1; }
-done
-if [ "$aot" = 1 ] && [ -z "${BLOCKD:-}" ]; then
-    if [ "$build" = 1 ]; then
-        dotnet publish -c Release "$root/src/BlockDaemon" -v q -nologo >/dev/null || { echo "bench/mirror: the Native-AOT publish of blockd failed" >&2; exit 1; }
-    fi
-    blockd=$(ls -t "$root"/src/BlockDaemon/bin/Release/net10.0/*/publish/blockd 2>/dev/null | head -n 1 || true)
-    [ -n "$blockd" ] || { echo "bench/mirror: no Native-AOT output under src/BlockDaemon/bin/Release/net10.0/*/publish/" >&2; exit 1; }
-elif [ "$build" = 1 ] && [ -z "${BLOCKD:-}" ]; then
-    dotnet build -c Release "$root/src/BlockDaemon" -v q -nologo >/dev/null || { echo "bench/mirror: the Release build of blockd failed" >&2; exit 1; }
-fi
-[ -x "$blockd" ] || { echo "bench/mirror: blockd not found at $blockd" >&2; exit 1; }
-echo "bench/mirror: blockd is $blockd" >&2
+. "$root/bench/lib.sh"
+bench_require mirror qemu-img qemu-io python3 bc "$qsd"
+bench_blockd mirror "$root" "$aot" "$build"
 
-work=$(mktemp -d /tmp/blockd-mirror-bench.XXXXXX)
-pid=""
-cleanup() {
-    if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
+bench_workdir mirror
 
 # The chain: base fully allocated, top rewriting 10% of it in 1 MiB pieces (every 10th MiB).
 echo "preparing the chain in $work (${size_mib} MiB)" >&2
@@ -86,19 +68,9 @@ start() {
         --nbd-server "addr.type=unix,addr.path=$nbd" --export nbd,id=disk,node-name=top,name=disk,writable=on \
         </dev/null >"$work/daemon.log" 2>&1 &
     pid=$!
-    for _ in $(seq 200); do
-        [ -S "$sock" ] && [ -S "$nbd" ] && return 0
-        kill -0 "$pid" 2>/dev/null || { cat "$work/daemon.log" >&2; echo "bench/mirror: $1 exited during start-up" >&2; exit 1; }
-        sleep 0.05
-    done
-    echo "bench/mirror: $1 did not start listening" >&2; exit 1
+    bench_wait_sockets mirror "$1" "$sock" "$nbd"
 }
 
-stop() {
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-    pid=""
-}
 
 workloads=(idle writer blocking nojob)
 daemons=(blockd qsd)
@@ -119,8 +91,8 @@ for run in $(seq "$runs"); do
                 nojob) mode=nojob:$nojob_s ;;
             esac
             out=$(timeout 900 python3 "$here/mirror_bench.py" "$sock" "$nbd" disk "$r" "$mode") \
-                || { stop; echo "bench/mirror: $workload on $daemon failed" >&2; exit 1; }
-            stop
+                || { bench_stop; echo "bench/mirror: $workload on $daemon failed" >&2; exit 1; }
+            bench_stop
             # The copy must hold what the source held at completion (the guest's writes included).
             [ "$workload" = nojob ] || qemu-img compare -q "$work/run/top.qcow2" "$work/run/target.qcow2" \
                 || { echo "bench/mirror: $workload on $daemon: the target differs from the source" >&2; exit 1; }
