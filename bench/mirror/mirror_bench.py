@@ -17,61 +17,15 @@ import json
 import os
 import random
 import socket
-import struct
 import sys
 import threading
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from benchlib import NbdClient, percentile  # noqa: E402
+
 TIMEOUT = 900
 WRITE = 4096
-
-
-class NbdClient:
-    """Just enough of the NBD protocol (fixed newstyle, NBD_OPT_GO, simple replies) to write."""
-
-    def __init__(self, path, export):
-        self.s = socket.socket(socket.AF_UNIX)
-        self.s.settimeout(60)
-        self.s.connect(path)
-        magic, opt_magic, _flags = struct.unpack(">QQH", self.recv(18))
-        if magic != 0x4E42444D41474943 or opt_magic != 0x49484156454F5054:
-            sys.exit("mirror_bench: not a newstyle NBD server")
-        self.s.sendall(struct.pack(">I", 1 | 2))  # FIXED_NEWSTYLE | NO_ZEROES
-        name = export.encode()
-        data = struct.pack(">I", len(name)) + name + struct.pack(">H", 0)
-        self.s.sendall(struct.pack(">QII", 0x49484156454F5054, 7, len(data)) + data)  # NBD_OPT_GO
-        self.size = None
-        while True:
-            _magic, _opt, rtype, length = struct.unpack(">QIII", self.recv(20))
-            payload = self.recv(length)
-            if rtype == 1:  # NBD_REP_ACK
-                break
-            if rtype & 0x80000000:
-                sys.exit(f"mirror_bench: NBD_OPT_GO refused ({rtype:#x}): {payload!r}")
-            if rtype == 3 and struct.unpack(">H", payload[:2])[0] == 0:  # NBD_INFO_EXPORT
-                self.size = struct.unpack(">Q", payload[2:10])[0]
-        self.handle = 0
-
-    def recv(self, n):
-        buf = b""
-        while len(buf) < n:
-            chunk = self.s.recv(n - len(buf))
-            if not chunk:
-                sys.exit("mirror_bench: the NBD server hung up")
-            buf += chunk
-        return buf
-
-    def write(self, offset, data):
-        self.handle += 1
-        self.s.sendall(struct.pack(">IHHQQI", 0x25609513, 0, 1, self.handle, offset, len(data)) + data)
-        magic, error, handle = struct.unpack(">IIQ", self.recv(16))
-        if magic != 0x67446698 or handle != self.handle:
-            sys.exit("mirror_bench: bad NBD reply")
-        return error
-
-    def close(self):
-        self.s.sendall(struct.pack(">IHHQQI", 0x25609513, 0, 2, 0, 0, 0))  # NBD_CMD_DISC
-        self.s.close()
 
 
 def guest(client, rate, stop, latencies, errors):
@@ -92,13 +46,6 @@ def guest(client, rate, stop, latencies, errors):
         due += period
         if due < start:
             due = start
-
-
-def percentile(values, p):
-    if not values:
-        return 0.0
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
 def main():
@@ -147,7 +94,7 @@ def main():
     latencies, errors = [], []
     writer = None
     if rate > 0:
-        client = NbdClient(nbd_path, export)
+        client = NbdClient(nbd_path, export, "mirror_bench")
         writer = threading.Thread(target=guest, args=(client, rate, stop, latencies, errors))
         writer.start()
 
