@@ -204,20 +204,33 @@ public sealed class HierarchicalBitmap
         {
             throw new ArgumentException("The first bit must be a multiple of 8", nameof(firstBit));
         }
+        // A byte at a multiple of 8 bits lies within one word: OR it in whole (a full data
+        // cluster of a stored bitmap is half a million bits).
         for (int i = 0; i < source.Length; i++)
         {
-            if (source[i] == 0)
+            long bit = firstBit + (i * 8L);
+            if (source[i] == 0 || bit >= Length)
             {
                 continue;
             }
-            for (int b = 0; b < 8; b++)
+            ulong mask = (ulong)source[i] << (int)(bit & 63);
+            if (Length - bit < 8)
             {
-                long bit = firstBit + (i * 8L) + b;
-                if (bit < Length && (source[i] >> b & 1) != 0)
-                {
-                    Update(bit, 1, set: true);
-                }
+                mask &= (1UL << (int)((bit & 63) + (Length - bit))) - 1;
             }
+            SetInWord(bit >> 6, mask);
+        }
+    }
+
+    private void SetInWord(long word, ulong mask)
+    {
+        ulong old = _words[word];
+        ulong updated = old | mask;
+        if (updated != old)
+        {
+            _words[word] = updated;
+            Count += BitOperations.PopCount(updated) - BitOperations.PopCount(old);
+            _summary[word >> 6] |= 1UL << (int)(word & 63);
         }
     }
 
