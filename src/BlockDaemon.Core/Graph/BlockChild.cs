@@ -43,6 +43,15 @@ public sealed class BlockChild
     /// <summary>What the parent lets others do with the node.</summary>
     public BlockPermissions Shared { get; internal set; }
 
+    /// <summary>
+    /// How many holders froze this link (QEMU's BdrvChild.frozen: a job or a copy-on-read
+    /// node with a bottom relies on the chain staying as it is); a frozen link is not
+    /// retargeted by a reopen.
+    /// </summary>
+    public int FrozenCount { get; internal set; }
+
+    public bool Frozen => FrozenCount > 0;
+
     public long Length => Node.Length;
 
     public ValueTask ReadAsync(long offset, Memory<byte> buffer, CancellationToken ct = default) =>

@@ -68,4 +68,20 @@ public sealed partial class BlockGraph
 
     /// <summary>The backing node of <paramref name="node"/>, or null.</summary>
     public static BlockNode? BackingOf(BlockNode node) => (node.Driver as IBackingLink)?.Backing?.Node;
+
+    /// <summary>
+    /// The edge a walk down the chain follows from <paramref name="node"/> (QEMU's
+    /// bdrv_filter_or_cow_child): an image's backing link, or the child a filter passes through,
+    /// so that a filter standing in the chain (a stream's copy-on-read node on the backing link
+    /// of the image above) is walked through, not taken for the chain's end.
+    /// </summary>
+    public static BlockChild? ChainChildOf(BlockNode node) => node.Driver switch
+    {
+        IBackingLink link => link.Backing,
+        IFilterDriver filter => filter.FilteredChild,
+        _ => null,
+    };
+
+    /// <summary>The node <see cref="ChainChildOf"/> leads to, or null.</summary>
+    public static BlockNode? ChainNextOf(BlockNode node) => ChainChildOf(node)?.Node;
 }

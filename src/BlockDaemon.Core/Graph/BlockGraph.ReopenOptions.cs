@@ -169,7 +169,12 @@ public sealed partial class BlockGraph
         switch (given)
         {
             case null:
-                return (current is not null, null);
+                if (current is null)
+                {
+                    return (false, null);
+                }
+                CheckBackingReplaceable(node, current);
+                return (true, null);
             case string reference:
                 var target = FindNode(reference) ?? throw BlockException.Invalid($"Cannot find device='' nor node-name='{reference}'");
                 if (target == current)
@@ -180,6 +185,15 @@ public sealed partial class BlockGraph
                 {
                     throw BlockException.Invalid($"Making '{target.NodeName}' a backing child of '{node.NodeName}' would create a cycle");
                 }
+                // The image under a job's implicit filter counts as the link's node (bdrv_skip_implicit_filters).
+                if (current is not null && SkipImplicitFilters(current) == target)
+                {
+                    return (false, current);
+                }
+                if (current is not null)
+                {
+                    CheckBackingReplaceable(node, current);
+                }
                 return (true, target);
             case OptionDict inline:
                 // A new node cannot be created by a reopen (QEMU refuses the same way).
@@ -187,6 +201,25 @@ public sealed partial class BlockGraph
             default:
                 throw BlockException.Invalid($"Invalid parameter type for '{prefix}backing', expected: BlockdevRef or null");
         }
+    }
+
+    // bdrv_reopen_parse_file_or_backing: a job's implicit filter and a frozen link stay.
+    private static void CheckBackingReplaceable(BlockNode node, BlockNode current)
+    {
+        if (current.ImplicitFilter)
+        {
+            throw BlockException.Invalid($"Cannot replace implicit backing child of {node.NodeName}");
+        }
+        CheckNotFrozen(node, (node.Driver as IBackingLink)?.Backing);
+    }
+
+    private static BlockNode SkipImplicitFilters(BlockNode node)
+    {
+        while (node.ImplicitFilter && ChainNextOf(node) is { } below)
+        {
+            node = below;
+        }
+        return node;
     }
 
     private async ValueTask ApplyOptionsAsync(ReopenPlan plan, Stack<Func<ValueTask>> undo, CancellationToken ct)

@@ -28,7 +28,7 @@ public static class ChainStatus
             {
                 return (true, (status.Flags & BlockStatusFlags.Zero) != 0, length);
             }
-            edge = (edge.Node.Driver as IBackingLink)?.Backing;
+            edge = BlockGraph.ChainChildOf(edge.Node);
         }
         return (false, false, length);
     }

@@ -24,6 +24,10 @@ public sealed class StreamJob : BlockJob
     private BlockChild? _top;
     private BlockChild? _source;
     private bool _restoreReadOnly;
+    private IReadOnlyList<BlockChild>? _frozen;
+
+    // stream_start's basic_flags: what the job lets others do with the nodes it reads.
+    private const BlockPermissions Unchanged = BlockPermissions.ConsistentRead | BlockPermissions.WriteUnchanged;
 
     public StreamJob(BlockGraph graph, IBlockJobEvents events, OnErrorPolicy onError, BlockNode top, BlockNode? baseNode, string? backingFile)
         : base(graph, events, onError)
@@ -52,10 +56,14 @@ public sealed class StreamJob : BlockJob
 
     /// <summary>
     /// stream_start's bdrv_insert_node: the copy-on-read filter goes above <see cref="Top"/>, named
-    /// <paramref name="filterNodeName"/> or automatically (implicit); its users move onto it.
+    /// <paramref name="filterNodeName"/> or automatically (implicit), and takes over every parent
+    /// of <see cref="Top"/> but the job's own: users, and the backing link of an image above, so
+    /// that image's reads copy into <see cref="Top"/> too. The chain from <see cref="Top"/> down to
+    /// the bottom is frozen first (bdrv_freeze_backing_chain), until the filter leaves.
     /// </summary>
     public async ValueTask InsertFilterAsync(string? filterNodeName)
     {
+        _frozen = BlockGraph.FreezeChain(Top, BottomOf(Top, Base));
         var options = new OptionDict();
         options.Set("driver", "copy-on-read");
         if (filterNodeName is not null)
@@ -64,7 +72,7 @@ public sealed class StreamJob : BlockJob
         }
         options.Set("file", Top.NodeName);
         options.Set("bottom", BottomOf(Top, Base).NodeName);
-        Filter = await Graph.InsertFilterAsync(options, Top).ConfigureAwait(false);
+        Filter = await Graph.InsertFilterAsync(options, Top, moves: e => e.Parent is BlockNode or BlockUser { IsJobChild: false }).ConfigureAwait(false);
         ((CopyOnReadDriver)Filter.Driver).WriteBehind = true;
     }
 
@@ -76,6 +84,11 @@ public sealed class StreamJob : BlockJob
             await Graph.RemoveFilterAsync(filter).ConfigureAwait(false);
         }
         Filter = null;
+        if (_frozen is { } links)
+        {
+            _frozen = null;
+            BlockGraph.Unfreeze(links);
+        }
     }
 
     public override JobType Type => JobType.Stream;
@@ -90,7 +103,7 @@ public sealed class StreamJob : BlockJob
     /// <summary>The ways the job would conflict with others, checked before anything is created (qsd's order).</summary>
     public static void CheckChainFree(BlockNode top, BlockNode? baseNode)
     {
-        for (var node = top; node is not null && node != baseNode; node = BlockGraph.BackingOf(node))
+        for (var node = top; node is not null && node != baseNode; node = BlockGraph.ChainNextOf(node))
         {
             node.CheckNotBlocked();
         }
@@ -117,13 +130,17 @@ public sealed class StreamJob : BlockJob
             throw new BlockException(BlockErrorKind.NotSupported, $"Node '{Top.NodeName}' has no backing file to stream from");
         }
         var filter = Filter ?? throw new InvalidOperationException("The copy-on-read filter was not inserted");
-        _top = Use(Top, BlockPermissions.ConsistentRead, BlockPermissions.All, jobChild: true);
-        // qsd's job does its I/O through a device on the filter and holds the filter as its main node.
-        _source = Use(filter, BlockPermissions.ConsistentRead, BlockPermissions.All);
+        // stream_start: the job holds the filter as its main node, does its I/O through a device on
+        // it that shares no resize (the length is taken once), keeps the top from being resized,
+        // and lets nobody write the nodes below, whose data it copies once.
+        _top = Use(Top, BlockPermissions.None, Unchanged | BlockPermissions.Write, jobChild: true);
+        _source = Use(filter, BlockPermissions.ConsistentRead, Unchanged | BlockPermissions.Write);
         Use(filter, BlockPermissions.None, BlockPermissions.All, jobChild: true);
         Block(filter);
-        for (var node = Top; node is not null && node != Base; node = BlockGraph.BackingOf(node))
+        Block(Top);
+        for (var node = BlockGraph.ChainNextOf(Top); node is not null && node != Base; node = BlockGraph.ChainNextOf(node))
         {
+            Use(node, BlockPermissions.None, Unchanged, jobChild: true);
             Block(node);
         }
     }

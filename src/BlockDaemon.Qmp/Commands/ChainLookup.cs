@@ -8,7 +8,7 @@ internal static class ChainLookup
     /// <summary>bdrv_chain_contains: <paramref name="node"/> is <paramref name="top"/> or below it.</summary>
     public static bool Contains(BlockNode top, BlockNode node)
     {
-        for (var n = top; n is not null; n = BlockGraph.BackingOf(n))
+        for (var n = top; n is not null; n = BlockGraph.ChainNextOf(n))
         {
             if (n == node)
             {

@@ -41,6 +41,8 @@ public sealed class BlkdebugDriver : IBlockDriver, IDebugEventTarget, IFilterDri
         };
     }
 
+    public BlockChild? FilteredChild => _image;
+
     public string DriverName => "blkdebug";
     public DriverLimits Limits { get; }
     public long Length => _image.Length;

@@ -23,6 +23,8 @@ public sealed class CommitTopDriver : IBlockDriver, IFilterDriver, IBackingLink
 
     public BlockChild? Backing => _backing;
 
+    public BlockChild? FilteredChild => _backing;
+
     public string DriverName => "commit_top";
     public DriverLimits Limits { get; }
     public long Length => _backing?.Length ?? 0;

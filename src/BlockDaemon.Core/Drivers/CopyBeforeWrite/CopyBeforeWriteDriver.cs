@@ -82,6 +82,8 @@ public sealed partial class CopyBeforeWriteDriver : IBlockDriver, IFilterDriver,
 
     public BlockChild File => _file;
 
+    public BlockChild? FilteredChild => _file;
+
     public BlockChild Target => _target;
 
     public string DriverName => "copy-before-write";

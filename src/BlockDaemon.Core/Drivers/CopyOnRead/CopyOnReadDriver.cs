@@ -17,11 +17,19 @@ public sealed class CopyOnReadDriver : IBlockDriver, IFilterDriver
     private const int MaxCopy = 1 << 20;
     private readonly BlockChild _file;
     private readonly RangeLock _locks = new();
+    private IReadOnlyList<BlockChild>? _frozen;
 
     internal CopyOnReadDriver(BlockChild file, BlockNode? bottom)
     {
         _file = file;
         Bottom = bottom;
+        // cor_open: with a bottom, the filter relies on the chain from itself down to the bottom
+        // staying as it is, so those links are frozen until it closes.
+        if (bottom is not null && (bottom == file.Node || BlockGraph.IsInChain(file.Node, bottom)))
+        {
+            file.FrozenCount++;
+            _frozen = [file, .. BlockGraph.FreezeChain(file.Node, bottom)];
+        }
         var limits = file.Node.Driver.Limits;
         Limits = new DriverLimits
         {
@@ -37,6 +45,8 @@ public sealed class CopyOnReadDriver : IBlockDriver, IFilterDriver
     public BlockNode? Bottom { get; }
 
     public BlockChild File => _file;
+
+    public BlockChild? FilteredChild => _file;
 
     /// <summary>
     /// Copies carry <see cref="WriteFlags.WriteBehind"/> (set by block-stream, whose end flushes
@@ -195,5 +205,13 @@ public sealed class CopyOnReadDriver : IBlockDriver, IFilterDriver
     {
     }
 
-    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    public ValueTask DisposeAsync()
+    {
+        if (_frozen is { } links)
+        {
+            _frozen = null;
+            BlockGraph.Unfreeze(links);
+        }
+        return ValueTask.CompletedTask;
+    }
 }

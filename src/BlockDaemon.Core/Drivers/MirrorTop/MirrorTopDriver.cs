@@ -32,6 +32,8 @@ public sealed class MirrorTopDriver : IBlockDriver, IFilterDriver
 
     public BlockChild Backing => _backing;
 
+    BlockChild? IFilterDriver.FilteredChild => _backing;
+
     /// <summary>The filter of an active commit (qsd's MirrorBDSOpaque.is_commit).</summary>
     public bool IsCommit { get; }
 

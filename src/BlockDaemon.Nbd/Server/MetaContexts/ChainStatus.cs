@@ -44,7 +44,7 @@ internal readonly record struct ChainStatus(long Length, BlockStatusFlags Flags,
             {
                 return new(length, status.Flags, depth);
             }
-            var backing = edge.Node.FindChild("backing");
+            var backing = BlockGraph.ChainChildOf(edge.Node);
             if (backing is null)
             {
                 return new(length, status.Flags, 0);
