@@ -82,6 +82,32 @@ public sealed class CopyOnReadTests
     }
 
     [Fact]
+    public async Task With_a_bottom_the_links_down_to_it_are_frozen_until_the_filter_closes()
+    {
+        var (t, guest, cor) = await SetUpAsync(bottom: "mid");
+        await using var _ = t;
+        var top = t.Graph.GetNode("top");
+        var mid = t.Graph.GetNode("mid");
+
+        Assert.True(cor.File.Frozen);
+        Assert.True(BlockGraph.ChainChildOf(top)!.Frozen);
+        Assert.False(BlockGraph.ChainChildOf(mid)!.Frozen);
+        // A chain walk goes through the filter to the node it filters.
+        Assert.Same(top, BlockGraph.ChainNextOf(t.Graph.GetNode("cor")));
+        var e = await Assert.ThrowsAsync<BlockException>(() => t.Graph.ReopenAsync(
+            [Opt.Node("cow", "top", ("file", "topfile"), ("backing", "base"))], Ct).AsTask());
+        Assert.Equal("Cannot change frozen 'backing' link from 'top' to 'mid'", e.Message);
+        Assert.Same(mid, BlockGraph.BackingOf(top));
+
+        t.Graph.DetachUser((BlockUser)guest.Parent);
+        await t.Graph.DeleteNodeAsync("cor", Ct);
+
+        Assert.False(BlockGraph.ChainChildOf(top)!.Frozen);
+        await t.Graph.ReopenAsync([Opt.Node("cow", "top", ("file", "topfile"), ("backing", "base"))], Ct);
+        Assert.Same(t.Graph.GetNode("base"), BlockGraph.BackingOf(top));
+    }
+
+    [Fact]
     public async Task Zeroes_from_the_backing_chain_are_written_as_zeroes()
     {
         var (t, guest, _) = await SetUpAsync(bottom: null);
