@@ -57,11 +57,12 @@ public sealed class ExternalSnapshotAction : ITransactionAction
         await oldTop.Requests.DrainAsync(ct).ConfigureAwait(false);
         _oldTop = oldTop;
         _oldTopDrained = true;
+        // qsd names the newest op blocker: a job's comes after the backing link it found.
+        CheckNotBlocked(oldTop);
         if (oldTop.BackingOverlay is { } above)
         {
             throw QmpException.Generic($"Node '{oldTop.NodeName}' is busy: node is used as backing hd of '{above.NodeName}'");
         }
-        CheckNotBlocked(oldTop);
         if (!oldTop.ReadOnly)
         {
             try

@@ -58,6 +58,9 @@ public sealed class CopyOnReadDriver : IBlockDriver, IFilterDriver
     internal int LockedRanges => _locks.HeldCount;
 
     public string DriverName => "copy-on-read";
+
+    // QEMU's copy-on-read has no bdrv_reopen_prepare: blockdev-reopen of it is refused.
+    public bool SupportsReopen => false;
     public DriverLimits Limits { get; }
     public long Length => _file.Length;
     public string DisplayName => _file.Node.Driver.DisplayName;
