@@ -14,7 +14,7 @@ public sealed partial class BlockGraph
     /// filter. Without a node-name the filter gets an automatic name (<c>#blockN</c>) and is
     /// implicit, as QEMU's job filters are. <paramref name="moves"/> picks the parents that move
     /// (default: users and data parents, not backing links; commit_top moves exactly the
-    /// overlay's backing link). The filter is never owned by the monitor: only
+    /// overlay's backing link, stream's copy-on-read every parent but the job's). The filter is never owned by the monitor: only
     /// <see cref="RemoveFilterAsync"/> closes it. Runs with <paramref name="below"/> drained,
     /// so requests in flight finish on it first and requests that arrive meanwhile follow their
     /// edge to the filter. On a permission conflict the graph is as it was and the filter closed.
@@ -100,11 +100,12 @@ public sealed partial class BlockGraph
         await CloseNodeAsync(filter, ct).ConfigureAwait(false);
     }
 
-    // Which parents of the node below a new filter go through it: users (exports, jobs doing I/O
-    // as devices) and nodes that read or write it as their data, not the filter's own edges, not
-    // a job's hold on the node (QEMU's child_job stays at its node), not backing links (chain
-    // walks such as stream and commit must meet images, not filters; an overlay never writes
-    // its backing file), and nothing at or below the filter (that would make a loop).
+    // Which parents of the node below a new filter go through it by default: users (exports,
+    // jobs doing I/O as devices) and nodes that read or write it as their data, not the filter's
+    // own edges, not a job's hold on the node (QEMU's child_job stays at its node), not backing
+    // links (an overlay never writes its backing file, so a filter that acts on writes has
+    // nothing to do there; stream's copy-on-read asks for them), and nothing at or below the
+    // filter (that would make a loop).
     private static bool MovesToFilter(BlockChild edge, BlockNode filter) => edge.Parent switch
     {
         BlockUser user => !user.IsJobChild,
