@@ -108,11 +108,16 @@ public sealed partial class BlockGraph
         await CloseNodeAsync(node, ct).ConfigureAwait(false);
     }
 
-    /// <summary>Attaches a user (export, job, command) to a node with the permissions it needs.</summary>
-    public BlockUser AttachUser(string? userName, BlockNode node, BlockPermissions perm, BlockPermissions shared, bool jobChild = false)
+    /// <summary>
+    /// Attaches a user (export, job, command) to a node with the permissions it needs. A job's
+    /// own child may carry QEMU's name for it (<paramref name="role"/>, "intermediate node") and
+    /// the job's description, which permission errors show.
+    /// </summary>
+    public BlockUser AttachUser(string? userName, BlockNode node, BlockPermissions perm, BlockPermissions shared, bool jobChild = false,
+        string role = "root", string? jobDescription = null)
     {
-        var user = new BlockUser(userName) { IsJobChild = jobChild };
-        var edge = Link(user, node, "root", perm, shared);
+        var user = new BlockUser(userName) { IsJobChild = jobChild, JobDescription = jobDescription };
+        var edge = Link(user, node, role, perm, shared);
         try
         {
             PermissionUpdate.Refresh([node]);

@@ -22,5 +22,11 @@ public sealed class BlockUser : IBlockParent
     /// </summary>
     public bool IsJobChild { get; init; }
 
-    public string ParentDescription => Name is null ? "an unnamed block device" : $"block device '{Name}'";
+    /// <summary>
+    /// How permission errors name a job's own child (QEMU's child_job: "stream job 's'"); null
+    /// for a device.
+    /// </summary>
+    public string? JobDescription { get; init; }
+
+    public string ParentDescription => JobDescription ?? (Name is null ? "an unnamed block device" : $"block device '{Name}'");
 }

@@ -71,6 +71,18 @@ public abstract class BlockJob : JobDriver, ICopyJob
         return user.Root!;
     }
 
+    /// <summary>
+    /// <see cref="Use"/> for a job child that QEMU names (block_job_add_bdrv's "intermediate
+    /// node"): permission errors then name the job ("stream job 's' (uses node 'x' as
+    /// 'intermediate node' child)").
+    /// </summary>
+    protected BlockChild UseNamed(BlockNode node, string role, BlockPermissions perm, BlockPermissions shared)
+    {
+        var user = Graph.AttachUser(null, node, perm, shared, jobChild: true, role, $"{Type.ToQapi()} job '{Job.Id}'");
+        _users.Add(user);
+        return user.Root!;
+    }
+
     /// <summary>Whether <paramref name="edge"/> is one the job took with <see cref="Use"/> (a pivot leaves those where they are).</summary>
     protected bool OwnsEdge(BlockChild edge) => _users.Exists(u => u.Root == edge);
 

@@ -133,14 +133,14 @@ public sealed class StreamJob : BlockJob
         // stream_start: the job holds the filter as its main node, does its I/O through a device on
         // it that shares no resize (the length is taken once), keeps the top from being resized,
         // and lets nobody write the nodes below, whose data it copies once.
-        _top = Use(Top, BlockPermissions.None, Unchanged | BlockPermissions.Write, jobChild: true);
+        _top = UseNamed(Top, "active node", BlockPermissions.None, Unchanged | BlockPermissions.Write);
         _source = Use(filter, BlockPermissions.ConsistentRead, Unchanged | BlockPermissions.Write);
         Use(filter, BlockPermissions.None, BlockPermissions.All, jobChild: true);
         Block(filter);
         Block(Top);
         for (var node = BlockGraph.ChainNextOf(Top); node is not null && node != Base; node = BlockGraph.ChainNextOf(node))
         {
-            Use(node, BlockPermissions.None, Unchanged, jobChild: true);
+            UseNamed(node, "intermediate node", BlockPermissions.None, Unchanged);
             Block(node);
         }
     }
