@@ -88,6 +88,22 @@ public sealed class CopyEngineTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_job_woken_from_its_rate_limit_sleep_sends_its_next_chunk_at_once()
+    {
+        // One byte a second: every chunk after the first owes a long wait.
+        var job = new TestCopyJob { WokenEarly = true };
+        job.Limiter.Speed = 1;
+        var engine = new CopyEngine(_source, _target, (o, n, _) => ValueTask.FromResult(new CopyExtent(n, CopyAction.Copy)),
+            new CopyOptions { ChunkSize = 256 << 10 });
+
+        await engine.RunAsync(job, 0, Size, TestContext.Current.CancellationToken);
+
+        // One sleep before each later chunk, each cut short: the job did not sleep again for the rest.
+        Assert.Equal(3, job.Sleeps.Count);
+        Assert.Equal(Size, job.Done);
+    }
+
+    [Fact]
     public async Task Data_that_reads_as_zeroes_is_written_as_zeroes()
     {
         _graph.Memory["src"].Data[..(128 << 10)].Clear();

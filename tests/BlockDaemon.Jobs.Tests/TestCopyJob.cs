@@ -33,7 +33,23 @@ internal sealed class TestCopyJob(Func<CopyOperation, Exception, CopyErrorAction
 
     public void SetTotal(long bytes) => Total = Done + bytes;
 
-    public ValueTask SleepAsync(TimeSpan delay, CancellationToken ct) => new(Task.Delay(delay, ct));
+    /// <summary>Every rate-limit sleep asked for.</summary>
+    public List<TimeSpan> Sleeps { get; } = [];
+
+    /// <summary>When set, sleeps return at once as woken early (a resume or a faster speed) instead of waiting.</summary>
+    public bool WokenEarly { get; set; }
+
+    public async ValueTask<bool> SleepAsync(TimeSpan delay, CancellationToken ct)
+    {
+        Sleeps.Add(delay);
+        if (WokenEarly)
+        {
+            // An engine that ignores the wake would ask for the same sleep forever.
+            return Sleeps.Count <= 1000 ? true : throw new InvalidOperationException("The job keeps sleeping after being woken");
+        }
+        await Task.Delay(delay, ct);
+        return false;
+    }
 
     public ValueTask<CopyErrorAction> OnErrorAsync(CopyOperation operation, Exception error)
     {

@@ -81,7 +81,11 @@ public sealed partial class Job
     /// as job_sleep_ns goes to its pause point: returning at once would let the caller run on
     /// (or spin in its sleep loop) until some later pause point.
     /// </summary>
-    public async ValueTask SleepAsync(TimeSpan delay, CancellationToken ct, Task? wakeEarly = null)
+    /// <returns>
+    /// Whether the job was entered before the delay was over: paused and resumed, or woken by
+    /// <see cref="WakeSleeper"/>. qsd's job then goes on at once instead of sleeping the rest.
+    /// </returns>
+    public async ValueTask<bool> SleepAsync(TimeSpan delay, CancellationToken ct, Task? wakeEarly = null)
     {
         var wake = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         bool pauseNow = false;
@@ -89,7 +93,7 @@ public sealed partial class Job
         {
             if (IsCancelled)
             {
-                return;
+                return false;
             }
             if (PauseCount > 0)
             {
@@ -103,7 +107,7 @@ public sealed partial class Job
         if (pauseNow)
         {
             await PausePointAsync().ConfigureAwait(false);
-            return;
+            return true;
         }
         Busy = false;
         try
@@ -120,8 +124,10 @@ public sealed partial class Job
             // Cancelled: the caller checks its token.
         }
         Task? resumed;
+        bool entered;
         lock (_sleepLock)
         {
+            entered = wake.Task.IsCompleted;
             _sleeper = null;
             resumed = _resumedAfterSleep;
             _resumedAfterSleep = null;
@@ -131,6 +137,7 @@ public sealed partial class Job
             await resumed.ConfigureAwait(false);
         }
         Busy = true;
+        return entered;
     }
 
     /// <summary>

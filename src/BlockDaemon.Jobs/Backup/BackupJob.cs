@@ -56,6 +56,8 @@ public sealed class BackupJob : BlockJob
     // backup_error_action asks for the same chunk again after ignore as after stop.
     protected override bool IgnoreRetries => true;
 
+    protected override bool WakesOnEverySpeed => true;
+
     /// <summary>The job's holds (QEMU: block_job_create on the filter, block_job_add_bdrv on the target).</summary>
     public void Acquire()
     {

@@ -47,10 +47,21 @@ public abstract class BlockJob : JobDriver, ICopyJob
         {
             throw BlockException.Invalid("Parameter 'speed' expects a non-negative value");
         }
+        long old = Job.Speed;
         Job.Speed = speed;
         Limiter.Speed = speed;
-        Job.WakeSleeper();
+        if (speed == 0 || speed > old || WakesOnEverySpeed)
+        {
+            Job.WakeSleeper();
+        }
     }
+
+    /// <summary>
+    /// Whether any new speed wakes the sleeping job. qsd's block_job_set_speed wakes it only
+    /// for no limit or a faster one (a slower one is honoured after the current sleep); its
+    /// backup's block-copy is kicked on every change.
+    /// </summary>
+    protected virtual bool WakesOnEverySpeed => false;
 
     /// <summary>Puts an op blocker on a node for the job's life (block_job_add_bdrv).</summary>
     protected void Block(BlockNode node)
@@ -161,7 +172,7 @@ public abstract class BlockJob : JobDriver, ICopyJob
 
     ValueTask ICopyJob.PausePointAsync() => Job.PausePointAsync();
 
-    ValueTask ICopyJob.SleepAsync(TimeSpan delay, CancellationToken ct) => Job.SleepAsync(delay, ct);
+    ValueTask<bool> ICopyJob.SleepAsync(TimeSpan delay, CancellationToken ct) => Job.SleepAsync(delay, ct);
 
     void ICopyJob.ReportProgress(long bytes) => Job.Progress.Update(bytes);
 

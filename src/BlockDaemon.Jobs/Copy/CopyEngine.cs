@@ -77,10 +77,16 @@ public sealed class CopyEngine
                     ignored ??= await SettleAsync(job, flight, ct).ConfigureAwait(false);
                     // One sleep for the whole delay, as qsd's job sleeps: a pause or a new speed
                     // (which wakes the sleeper) is taken at once, never in a gap between slices.
+                    // A job woken early (resumed, or sped up) sends its next chunk at once, as
+                    // qsd's does; the account still holds what it sent, so the next wait is longer.
                     for (var delay = job.Limiter.Delay(); delay > TimeSpan.Zero; delay = job.Limiter.Delay())
                     {
-                        await job.SleepAsync(delay, ct).ConfigureAwait(false);
+                        bool woken = await job.SleepAsync(delay, ct).ConfigureAwait(false);
                         ct.ThrowIfCancellationRequested();
+                        if (woken)
+                        {
+                            break;
+                        }
                     }
                 }
                 job.Limiter.Account(length);

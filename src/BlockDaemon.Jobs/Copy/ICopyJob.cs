@@ -17,8 +17,11 @@ public interface ICopyJob
 
     RateLimiter Limiter { get; }
 
-    /// <summary>Sleeps for a rate-limit wait; a pause requested meanwhile is served inside it.</summary>
-    ValueTask SleepAsync(TimeSpan delay, CancellationToken ct);
+    /// <summary>
+    /// Sleeps for a rate-limit wait; a pause requested meanwhile is served inside it. Returns
+    /// whether the job was woken before the delay was over (paused and resumed, or a faster speed).
+    /// </summary>
+    ValueTask<bool> SleepAsync(TimeSpan delay, CancellationToken ct);
 
     /// <summary>The job's error policy for a failed chunk (may pause the job for Retry).</summary>
     ValueTask<CopyErrorAction> OnErrorAsync(CopyOperation operation, Exception error);

@@ -185,10 +185,15 @@ public sealed class LiveCopy
     {
         while (true)
         {
+            // A job woken early (resumed, or sped up) copies its next batch at once, as qsd's mirror does.
             for (var delay = _job.Limiter.Delay(); delay > TimeSpan.Zero; delay = _job.Limiter.Delay())
             {
-                await _job.Job.SleepAsync(delay < MaxSleep ? delay : MaxSleep, ct).ConfigureAwait(false);
+                bool woken = await _job.Job.SleepAsync(delay < MaxSleep ? delay : MaxSleep, ct).ConfigureAwait(false);
                 ct.ThrowIfCancellationRequested();
+                if (woken)
+                {
+                    break;
+                }
             }
             if (_dirty.TakeRun(0, _batchBytes) is not { } run)
             {
@@ -363,7 +368,7 @@ internal sealed class UnthrottledCopyJob(ICopyJob job) : ICopyJob
 
     public void SetTotal(long bytes) => job.SetTotal(bytes);
 
-    public ValueTask SleepAsync(TimeSpan delay, CancellationToken ct) => job.SleepAsync(delay, ct);
+    public ValueTask<bool> SleepAsync(TimeSpan delay, CancellationToken ct) => job.SleepAsync(delay, ct);
 
     private Exception? _ignored;
 

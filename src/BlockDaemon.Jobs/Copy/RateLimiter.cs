@@ -5,7 +5,9 @@ namespace BlockDaemon.Jobs.Copy;
 /// waits until the bytes already sent are "paid for" at the current speed, so over any run of
 /// seconds the rate stays within one chunk of the limit. After an idle spell (a pause, a stretch
 /// of skipped ranges) the account restarts instead of granting a burst. The speed may change at
-/// any time (block-job-set-speed); callers wait in short sleeps and ask again.
+/// any time (block-job-set-speed): like QEMU's ratelimit_set_speed it keeps what was already
+/// sent, which is then paid for at the new speed; only a limit set on an unlimited job starts a
+/// fresh account, since nothing sent meanwhile was meant to be paid for.
 /// </summary>
 public sealed class RateLimiter(TimeProvider? time = null)
 {
@@ -24,8 +26,11 @@ public sealed class RateLimiter(TimeProvider? time = null)
         {
             lock (_lock)
             {
+                if (_speed <= 0)
+                {
+                    Restart(_time.GetTimestamp());
+                }
                 _speed = value;
-                Restart(_time.GetTimestamp());
             }
         }
     }

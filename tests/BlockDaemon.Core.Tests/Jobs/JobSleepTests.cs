@@ -5,7 +5,8 @@ namespace BlockDaemon.Core.Tests.Jobs;
 /// <summary>
 /// job_sleep_ns: a rate-limit sleep is a pause point. A pause asked during the sleep takes effect
 /// at once; one asked before it is taken instead of the sleep (not at some later pause point);
-/// a new speed (WakeSleeper) ends the sleep without pausing.
+/// a new speed (WakeSleeper) ends the sleep without pausing. The sleep tells whether the job was
+/// woken early, since qsd's job then goes on at once instead of sleeping the rest.
 /// </summary>
 public sealed class JobSleepTests
 {
@@ -18,11 +19,12 @@ public sealed class JobSleepTests
         _jobs = new JobManager(_loop) { Events = _sink };
     }
 
-    private sealed class SleepingDriver : JobDriver
+    private sealed class SleepingDriver(TimeSpan delay) : JobDriver
     {
         public TaskCompletionSource Go { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
         public TaskCompletionSource Sleeping { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        public TaskCompletionSource Woke { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        /// <summary>Completes with what the sleep returned: whether the job was woken early.</summary>
+        public TaskCompletionSource<bool> Woke { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         public override JobType Type => JobType.Stream;
 
@@ -30,15 +32,14 @@ public sealed class JobSleepTests
         {
             await Go.Task.WaitAsync(ct);
             Sleeping.TrySetResult();
-            await job.SleepAsync(TimeSpan.FromHours(1), ct);
-            Woke.TrySetResult();
+            Woke.TrySetResult(await job.SleepAsync(delay, ct));
             ct.ThrowIfCancellationRequested();
         }
     }
 
-    private async Task<(Job Job, SleepingDriver Driver)> StartAsync()
+    private async Task<(Job Job, SleepingDriver Driver)> StartAsync(TimeSpan? delay = null)
     {
-        var driver = new SleepingDriver();
+        var driver = new SleepingDriver(delay ?? TimeSpan.FromHours(1));
         var job = _jobs.Create("j", driver, JobFlags.None);
         await _jobs.StartAsync(job, Task.CompletedTask);
         return (job, driver);
@@ -80,7 +81,7 @@ public sealed class JobSleepTests
         Assert.Equal(JobStatus.Paused, job.Status);
         Assert.False(driver.Woke.Task.IsCompleted);
         job.UserResume();
-        await driver.Woke.Task.WaitAsync(TestContext.Current.CancellationToken);
+        Assert.True(await driver.Woke.Task.WaitAsync(TestContext.Current.CancellationToken));
         Assert.Equal(JobStatus.Running, job.Status);
         await job.UserCancelAsync(force: true);
         await _loop.DrainAsync();
@@ -97,8 +98,35 @@ public sealed class JobSleepTests
 
         job.WakeSleeper();
 
-        await driver.Woke.Task.WaitAsync(TestContext.Current.CancellationToken);
+        Assert.True(await driver.Woke.Task.WaitAsync(TestContext.Current.CancellationToken));
         Assert.Equal(JobStatus.Running, job.Status);
+        await _loop.DrainAsync();
+        Assert.Equal(["created", "running", "waiting", "pending", "concluded", "null"], _sink.Events);
+    }
+
+    [Fact]
+    public async Task A_pause_and_resume_during_the_sleep_wake_the_job_early()
+    {
+        var (job, driver) = await StartAsync();
+        driver.Go.SetResult();
+        await driver.Sleeping.Task;
+        await UntilAsync(() => !job.Busy);
+
+        job.UserPause();
+        job.UserResume();
+
+        Assert.True(await driver.Woke.Task.WaitAsync(TestContext.Current.CancellationToken));
+        await _loop.DrainAsync();
+        Assert.Equal(["created", "running", "paused", "running", "waiting", "pending", "concluded", "null"], _sink.Events);
+    }
+
+    [Fact]
+    public async Task A_sleep_that_runs_its_course_was_not_woken()
+    {
+        var (_, driver) = await StartAsync(TimeSpan.FromMilliseconds(5));
+        driver.Go.SetResult();
+
+        Assert.False(await driver.Woke.Task.WaitAsync(TestContext.Current.CancellationToken));
         await _loop.DrainAsync();
         Assert.Equal(["created", "running", "waiting", "pending", "concluded", "null"], _sink.Events);
     }
