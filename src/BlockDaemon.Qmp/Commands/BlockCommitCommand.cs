@@ -22,13 +22,12 @@ public static class BlockCommitCommand
         string? baseNodeName = arguments["base-node"]?.GetValue<string>();
         string? backingFile = arguments["backing-file"]?.GetValue<string>();
 
-        // qmp_get_root_bs: the device must be a node that no other node uses.
-        var bs = context.Graph.FindNode(device)
-            ?? throw new QmpException(QmpErrorClass.DeviceNotFound, $"Device '{device}' not found");
-        if (bs.Parents.Any(p => p.Parent is BlockNode or BlockUser { IsJobChild: true }))
+        // qmp_block_commit turns qmp_get_root_bs's "not found" into DeviceNotFound.
+        if (context.Graph.FindNode(device) is null && !context.Graph.Users.Any(u => u.Name == device && u.Root is not null))
         {
-            throw QmpException.Generic("Need a root block node");
+            throw new QmpException(QmpErrorClass.DeviceNotFound, $"Device '{device}' not found");
         }
+        var bs = RootNodeLookup.Find(context, device);
         bs.CheckNotBlocked();
 
         var top = bs;

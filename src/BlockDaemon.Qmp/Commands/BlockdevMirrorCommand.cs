@@ -19,7 +19,7 @@ public static class BlockdevMirrorCommand
     private static async Task<JsonNode?> BlockdevMirror(CommandContext context, JsonObject arguments)
     {
         string device = arguments["device"]!.GetValue<string>();
-        var bs = RootNode(context, device);
+        var bs = RootNodeLookup.Find(context, device);
         string targetName = arguments["target"]!.GetValue<string>();
         var target = BlockJobCommands.FindDevice(context, targetName);
         var request = ParseCommon(arguments);
@@ -27,16 +27,6 @@ public static class BlockdevMirrorCommand
         return null;
     }
 
-    /// <summary>qmp_get_root_bs: a node no other node uses.</summary>
-    internal static BlockNode RootNode(CommandContext context, string device)
-    {
-        var bs = BlockJobCommands.FindDevice(context, device);
-        if (bs.Parents.Any(p => p.Parent is BlockNode or BlockUser { IsJobChild: true }))
-        {
-            throw QmpException.Generic("Need a root block node");
-        }
-        return bs;
-    }
 
     /// <summary>The mirror arguments both commands share, checked before anything is touched.</summary>
     internal static MirrorRequest ParseCommon(JsonObject arguments)

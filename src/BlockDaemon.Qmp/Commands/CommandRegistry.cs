@@ -26,6 +26,7 @@ public sealed class CommandRegistry
         BlockJobCommands.Register(registry);
         BlockStreamCommand.Register(registry);
         BlockCommitCommand.Register(registry);
+        ChangeBackingFileCommand.Register(registry);
         DirtyBitmapCommands.Register(registry);
         BlockdevMirrorCommand.Register(registry);
         DriveMirrorCommand.Register(registry);

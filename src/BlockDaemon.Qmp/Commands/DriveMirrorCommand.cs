@@ -20,7 +20,7 @@ public static class DriveMirrorCommand
     private static async Task<JsonNode?> DriveMirror(CommandContext context, JsonObject arguments)
     {
         var graph = context.Graph;
-        var bs = BlockdevMirrorCommand.RootNode(context, arguments["device"]!.GetValue<string>());
+        var bs = RootNodeLookup.Find(context, arguments["device"]!.GetValue<string>());
         bs.CheckNotBlocked();
         string path = arguments["target"]!.GetValue<string>();
         bool existing = arguments["mode"]?.GetValue<string>() == "existing";

@@ -32,7 +32,7 @@ public static class InternalSnapshotCommands
     {
         string device = arguments["device"]!.GetValue<string>();
         var selector = new SnapshotSelector(arguments["id"]?.GetValue<string>(), arguments["name"]?.GetValue<string>());
-        var node = RootNode(context, device);
+        var node = RootNodeLookup.Find(context, device);
         if (selector.IsEmpty)
         {
             throw QmpException.Generic("Name or id must be provided");
@@ -69,19 +69,6 @@ public static class InternalSnapshotCommands
         {
             throw QmpException.Generic("Failed to get a snapshot list: " + (e.Errno != 0 ? Errno.Text(e.Errno) : e.Message));
         }
-    }
-
-    /// <summary>QEMU's qmp_get_root_bs: a named backend's root, or a node that only backends use.</summary>
-    internal static BlockNode RootNode(CommandContext context, string device)
-    {
-        var node = context.Graph.Users.FirstOrDefault(u => u.Name == device && u.Root is not null)?.Root!.Node
-            ?? context.Graph.FindNode(device)
-            ?? throw QmpException.Generic($"Cannot find device='{device}' nor node-name='{device}'");
-        if (node.Parents.Any(p => p.Parent is not BlockUser))
-        {
-            throw QmpException.Generic("Need a root block node");
-        }
-        return node;
     }
 
     /// <summary>

@@ -23,7 +23,7 @@ public sealed class InternalSnapshotAction(TransactionContext tx, JsonObject dat
         tx.RequireIndividualCompletion("blockdev-snapshot-internal-sync");
         string device = data["device"]!.GetValue<string>();
         string name = data["name"]!.GetValue<string>();
-        var root = InternalSnapshotCommands.RootNode(tx.Command, device);
+        var root = RootNodeLookup.Find(tx.Command, device);
         await root.Requests.DrainAsync(ct).ConfigureAwait(false);
         _root = root;
         ExternalSnapshotAction.CheckNotBlocked(root);
