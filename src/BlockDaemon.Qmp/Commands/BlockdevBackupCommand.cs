@@ -19,6 +19,8 @@ public static class BlockdevBackupCommand
 
     private static async Task<JsonNode?> BlockdevBackup(CommandContext context, JsonObject arguments)
     {
+        // qsd runs it as a transaction of one action, which begins with bdrv_drain_all.
+        await context.Graph.DrainAllJobsAsync().ConfigureAwait(false);
         var bs = BlockJobCommands.FindDevice(context, arguments["device"]!.GetValue<string>());
         var target = BlockJobCommands.FindDevice(context, arguments["target"]!.GetValue<string>());
         var start = await BackupStart.PrepareAsync(context, arguments, bs, target).ConfigureAwait(false);

@@ -21,6 +21,8 @@ public static class DriveBackupCommand
 
     private static async Task<JsonNode?> DriveBackup(CommandContext context, JsonObject arguments)
     {
+        // qsd runs it as a transaction of one action, which begins with bdrv_drain_all.
+        await context.Graph.DrainAllJobsAsync().ConfigureAwait(false);
         var start = await PrepareAsync(context, arguments).ConfigureAwait(false);
         await start.StartAsync().ConfigureAwait(false);
         start.Clean();
