@@ -31,6 +31,14 @@ public sealed partial class BlockGraph
     }
 
     /// <summary>
+    /// The job half of <see cref="DrainedBeginAsync"/>: the jobs above <paramref name="node"/>
+    /// pause until <see cref="DrainedSection.End"/>, its requests are not held. Where qsd drains
+    /// a node that blockd's own steps (a filter's insertion) drain only later, if at all.
+    /// </summary>
+    public async ValueTask<DrainedSection> DrainedBeginJobsAsync(BlockNode node) =>
+        new DrainedSection(null, await PauseJobsAsync(JobsAbove(node)).ConfigureAwait(false));
+
+    /// <summary>
     /// A drained section of <paramref name="node"/> that ends at once, <paramref name="times"/>
     /// times, for its effect on jobs only (a pause and a resume each): where qsd drains a node
     /// briefly while it attaches or detaches a parent, which blockd does without holding I/O.
@@ -148,13 +156,14 @@ public sealed class DrainedSection
     private readonly List<Job> _jobs;
     private bool _ended;
 
-    internal DrainedSection(BlockNode node, List<Job> jobs)
+    internal DrainedSection(BlockNode? node, List<Job> jobs)
     {
         Node = node;
         _jobs = jobs;
     }
 
-    public BlockNode Node { get; }
+    /// <summary>The node whose requests are held; null for a section that only pauses jobs.</summary>
+    public BlockNode? Node { get; }
 
     /// <summary>Lets the node's requests go, then resumes the jobs (RUNNING/READY events now), as bdrv_drained_end.</summary>
     public void End()
@@ -164,7 +173,7 @@ public sealed class DrainedSection
             return;
         }
         _ended = true;
-        Node.Requests.EndDrain();
+        Node?.Requests.EndDrain();
         BlockGraph.ResumeJobs(_jobs);
     }
 }
