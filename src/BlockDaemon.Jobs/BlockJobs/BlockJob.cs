@@ -129,6 +129,12 @@ public abstract class BlockJob : JobDriver, ICopyJob
         _users.Clear();
         foreach (var user in users)
         {
+            // A plain user is the job's BlockBackend: qsd's blk_unref drains its node twice
+            // (blk_drain, then blk_remove_bs), so other jobs above it pause and resume twice.
+            if (!user.IsJobChild && user.Root is { } edge)
+            {
+                await Graph.DrainJobsAsync(edge.Node, times: 2).ConfigureAwait(false);
+            }
             // The job may hold the last reference to a node nobody owns (the blockdev-snapshot-sync
             // overlay an active commit just folded away): it closes now, as in QEMU.
             await Graph.ReleaseUserAsync(user).ConfigureAwait(false);
