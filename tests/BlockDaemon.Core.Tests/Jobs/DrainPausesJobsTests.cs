@@ -237,4 +237,34 @@ public sealed class DrainPausesJobsTests : IAsyncDisposable
         driver.Finish.SetResult();
         Assert.Equal(JobStatus.Running, job.Status);
     }
+
+    [Fact]
+    public async Task A_drain_of_all_pauses_every_job_holding_a_node_once()
+    {
+        await TwoNodesAsync();
+        var (first, _) = await StartSleepingAsync("a", "disk");
+        var (second, _) = await StartSleepingAsync("b", "other");
+        _sink.Events.Clear();
+
+        await _t.Graph.DrainAllJobsAsync();
+
+        Assert.Equal(["paused", "paused", "running", "running"], _sink.Events);
+        Assert.Equal(JobStatus.Running, first.Status);
+        Assert.Equal(JobStatus.Running, second.Status);
+    }
+
+    [Fact]
+    public async Task A_section_for_jobs_only_pauses_them_without_holding_requests()
+    {
+        await TwoNodesAsync();
+        var (job, _) = await StartSleepingAsync("j", "top");
+        var edge = _t.Attach("top", Write, All);
+
+        var paused = await _t.Graph.DrainedBeginJobsAsync(_t.Graph.GetNode("disk"));
+        await edge.WriteAsync(0, new byte[512], ct: Ct);
+        Assert.Equal(JobStatus.Paused, job.Status);
+        paused.End();
+
+        Assert.Equal(JobStatus.Running, job.Status);
+    }
 }
