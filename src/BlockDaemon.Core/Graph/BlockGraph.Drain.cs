@@ -39,6 +39,26 @@ public sealed partial class BlockGraph
         new DrainedSection(null, await PauseJobsAsync(JobsAbove(node)).ConfigureAwait(false));
 
     /// <summary>
+    /// Pauses the jobs above <paramref name="node"/> but <paramref name="except"/> at once,
+    /// without waiting for them (a sleeping job is PAUSED now, a busy one at its next pause
+    /// point): for a job's own drain of its node, which must not wait for that job (mirror's
+    /// in_drain) and is made from a verb that cannot wait.
+    /// </summary>
+    public DrainedSection PauseJobsAbove(BlockNode node, Job? except)
+    {
+        var jobs = JobsAbove(node);
+        if (except is not null)
+        {
+            jobs.Remove(except);
+        }
+        foreach (var job in jobs)
+        {
+            job.DrainBegin();
+        }
+        return new DrainedSection(null, jobs);
+    }
+
+    /// <summary>
     /// A drained section of <paramref name="node"/> that ends at once, <paramref name="times"/>
     /// times, for its effect on jobs only (a pause and a resume each): where qsd drains a node
     /// briefly while it attaches or detaches a parent, which blockd does without holding I/O.
@@ -164,6 +184,15 @@ public sealed class DrainedSection
 
     /// <summary>The node whose requests are held; null for a section that only pauses jobs.</summary>
     public BlockNode? Node { get; }
+
+    /// <summary>Waits (on the loop) until the section's jobs are quiescent; for sections begun without waiting.</summary>
+    public async ValueTask WaitQuiescentAsync()
+    {
+        foreach (var job in _jobs)
+        {
+            await job.WaitQuiescentAsync().ConfigureAwait(false);
+        }
+    }
 
     /// <summary>Lets the node's requests go, then resumes the jobs (RUNNING/READY events now), as bdrv_drained_end.</summary>
     public void End()

@@ -133,6 +133,13 @@ public sealed partial class Job
         Driver.Complete(this);
     }
 
+    /// <summary>job_complete, then what the driver finishes inside the command (see <see cref="JobDriver.AfterCompleteAsync"/>).</summary>
+    public async ValueTask CompleteAsync()
+    {
+        Complete();
+        await Driver.AfterCompleteAsync(this).ConfigureAwait(false);
+    }
+
     /// <summary>job_finalize.</summary>
     public ValueTask FinalizeAsync()
     {
