@@ -196,7 +196,7 @@ public sealed class CommitJob : BlockJob
 
     public override void Complete(Job job) => _live?.Complete();
 
-    public override ValueTask AfterCompleteAsync(Job job) => _live?.WaitOthersPausedAsync() ?? ValueTask.CompletedTask;
+    public override ValueTask AfterVerbAsync(Job job) => _live?.WaitOthersPausedAsync() ?? ValueTask.CompletedTask;
 
     /// <summary>Only a forced cancel (or one before READY) aborts; a soft one when READY ends the job without a pivot.</summary>
     public override bool Cancel(Job job, bool force) => _live?.Cancel(force) ?? true;

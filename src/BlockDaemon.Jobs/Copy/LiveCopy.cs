@@ -316,7 +316,7 @@ public sealed class LiveCopy
 
     private DrainedSection? _othersPaused;
 
-    /// <summary>After <see cref="Complete"/>, inside the command: until the jobs it paused are quiescent, as qsd's drain polls.</summary>
+    /// <summary>After <see cref="Complete"/> or a soft <see cref="Cancel"/>, inside the command: until the jobs they paused are quiescent, as qsd's drain polls.</summary>
     public ValueTask WaitOthersPausedAsync() => _othersPaused?.WaitQuiescentAsync() ?? ValueTask.CompletedTask;
 
     /// <summary>Only a forced cancel (or one before READY) aborts; a soft one when READY ends the job without a pivot.</summary>

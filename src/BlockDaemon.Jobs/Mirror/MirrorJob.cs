@@ -158,7 +158,7 @@ public sealed class MirrorJob : BlockJob
 
     public override void Complete(Job job) => _live?.Complete();
 
-    public override ValueTask AfterCompleteAsync(Job job) => _live?.WaitOthersPausedAsync() ?? ValueTask.CompletedTask;
+    public override ValueTask AfterVerbAsync(Job job) => _live?.WaitOthersPausedAsync() ?? ValueTask.CompletedTask;
 
     public override bool Cancel(Job job, bool force) => _live?.Cancel(force) ?? true;
 
