@@ -18,7 +18,7 @@ public sealed partial class BlockGraph
         {
             throw new BlockException(BlockErrorKind.NotSupported, $"Node '{overlay.NodeName}' has no backing file link");
         }
-        await overlay.Requests.DrainAsync(ct).ConfigureAwait(false);
+        var drained = await DrainedBeginAsync(overlay, ct).ConfigureAwait(false);
         BlockChild? old;
         try
         {
@@ -50,7 +50,7 @@ public sealed partial class BlockGraph
         }
         finally
         {
-            overlay.Requests.EndDrain();
+            drained.End();
         }
         if (old is not null && !old.Node.MonitorOwned && old.Node.Parents.Count == 0 && _nodes.ContainsKey(old.Node.NodeName))
         {

@@ -25,7 +25,7 @@ public sealed partial class BlockGraph
         bool implicitName = !options.TryGet("node-name", out var given) || given is null;
         BlockNode? filter = null;
         Exception? failure = null;
-        await below.Requests.DrainAsync(ct).ConfigureAwait(false);
+        var drained = await DrainedBeginAsync(below, ct).ConfigureAwait(false);
         try
         {
             filter = await AddNodeAsync(options, ct).ConfigureAwait(false);
@@ -55,7 +55,7 @@ public sealed partial class BlockGraph
         }
         finally
         {
-            below.Requests.EndDrain();
+            drained.End();
         }
         if (failure is not null)
         {
@@ -77,7 +77,7 @@ public sealed partial class BlockGraph
     {
         var below = filter.FindChild(filter.FilterChildRole ?? "file")?.Node
             ?? throw new InvalidOperationException($"Node '{filter.NodeName}' is not a filter over a node");
-        await filter.Requests.DrainAsync(ct).ConfigureAwait(false);
+        var drained = await DrainedBeginAsync(filter, ct).ConfigureAwait(false);
         try
         {
             var moved = filter.Parents.Where(e => !(e.Parent is BlockNode parent && IsAtOrBelow(parent, below))).ToList();
@@ -95,7 +95,7 @@ public sealed partial class BlockGraph
         }
         finally
         {
-            filter.Requests.EndDrain();
+            drained.End();
         }
         await CloseNodeAsync(filter, ct).ConfigureAwait(false);
     }

@@ -52,7 +52,7 @@ public sealed partial class BlockGraph
 
     private static async ValueTask SwitchAsync(BlockNode node, bool readOnly, CancellationToken ct)
     {
-        await node.Requests.DrainAsync(ct).ConfigureAwait(false);
+        var drained = await node.Graph.DrainedBeginAsync(node, ct).ConfigureAwait(false);
         try
         {
             if (readOnly)
@@ -67,7 +67,7 @@ public sealed partial class BlockGraph
         }
         finally
         {
-            node.Requests.EndDrain();
+            drained.End();
         }
     }
 }

@@ -60,7 +60,7 @@ public sealed partial class BlockGraph
 
     private static async ValueTask MoveEdgeAsync(BlockChild edge, BlockNode from, BlockNode to, CancellationToken ct)
     {
-        await from.Requests.DrainAsync(ct).ConfigureAwait(false);
+        var drained = await from.Graph.DrainedBeginAsync(from, ct).ConfigureAwait(false);
         try
         {
             Retarget([edge], to);
@@ -77,7 +77,7 @@ public sealed partial class BlockGraph
         }
         finally
         {
-            from.Requests.EndDrain();
+            drained.End();
         }
     }
 }

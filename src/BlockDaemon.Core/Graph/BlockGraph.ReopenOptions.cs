@@ -18,6 +18,24 @@ public sealed partial class BlockGraph
     /// </summary>
     public async ValueTask ReopenAsync(IReadOnlyList<OptionDict> optionSets, CancellationToken ct = default)
     {
+        // qmp_blockdev_reopen drains each named node's subtree as it finds it, and ends the
+        // drains (newest first) when the reopen is over, whether it worked or not.
+        var paused = new List<List<Jobs.Job>>();
+        try
+        {
+            await ReopenCoreAsync(optionSets, paused, ct).ConfigureAwait(false);
+        }
+        finally
+        {
+            for (int i = paused.Count - 1; i >= 0; i--)
+            {
+                ResumeJobs(paused[i]);
+            }
+        }
+    }
+
+    private async ValueTask ReopenCoreAsync(IReadOnlyList<OptionDict> optionSets, List<List<Jobs.Job>> paused, CancellationToken ct)
+    {
         if (optionSets.Count == 0)
         {
             // qsd 7.2 aborts here; an empty list simply has nothing to do, but is surely a mistake.
@@ -28,6 +46,7 @@ public sealed partial class BlockGraph
         {
             string name = set.GetString("node-name") ?? throw BlockException.Invalid("node-name not specified");
             var node = FindNode(name) ?? throw BlockException.Invalid($"Failed to find node with node-name='{name}'");
+            paused.Add(await PauseJobsAsync(JobsAboveSubtree(node)).ConfigureAwait(false));
             PlanReopen(node, set, inheritFrom: null, prefix: "", plans);
         }
         var seen = new HashSet<BlockNode>();

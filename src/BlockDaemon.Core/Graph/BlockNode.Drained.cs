@@ -5,10 +5,11 @@ public sealed partial class BlockNode
     /// <summary>
     /// Runs <paramref name="action"/> with the node drained: no request of its parents is in
     /// flight and new ones wait until it ends (QEMU's bdrv_drained_begin/end around snapshots).
+    /// Jobs using the node or a node above it are paused meanwhile. Control loop only.
     /// </summary>
     public async ValueTask<T> RunDrainedAsync<T>(Func<CancellationToken, ValueTask<T>> action, CancellationToken ct = default)
     {
-        await Requests.DrainAsync(ct).ConfigureAwait(false);
+        var drained = await Graph.DrainedBeginAsync(this, ct).ConfigureAwait(false);
         try
         {
             return await action(ct).ConfigureAwait(false);
@@ -21,7 +22,7 @@ public sealed partial class BlockNode
         }
         finally
         {
-            Requests.EndDrain();
+            drained.End();
         }
     }
 }

@@ -28,5 +28,11 @@ public sealed class BlockUser : IBlockParent
     /// </summary>
     public string? JobDescription { get; init; }
 
+    /// <summary>
+    /// The job that holds this edge (any edge a block job takes, QEMU's child_job): a drain of the
+    /// node or of a node below it pauses the job (see BlockGraph.DrainedBeginAsync).
+    /// </summary>
+    public Jobs.Job? Job { get; set; }
+
     public string ParentDescription => JobDescription ?? (Name is null ? "an unnamed block device" : $"block device '{Name}'");
 }

@@ -44,10 +44,11 @@ public sealed partial class Job
     }
 
     /// <summary>job_user_cancel (job-cancel passes force).</summary>
-    public ValueTask UserCancelAsync(bool force)
+    public async ValueTask UserCancelAsync(bool force)
     {
         ApplyVerb(JobVerb.Cancel);
-        return CancelAsync(force);
+        await CancelAsync(force).ConfigureAwait(false);
+        await Driver.AfterVerbAsync(this).ConfigureAwait(false);
     }
 
     /// <summary>job_cancel.</summary>
@@ -131,6 +132,13 @@ public sealed partial class Job
             throw new BlockException(BlockErrorKind.NotSupported, $"The active block job '{Id}' cannot be completed");
         }
         Driver.Complete(this);
+    }
+
+    /// <summary>job_complete, then what the driver finishes inside the command (see <see cref="JobDriver.AfterVerbAsync"/>).</summary>
+    public async ValueTask CompleteAsync()
+    {
+        Complete();
+        await Driver.AfterVerbAsync(this).ConfigureAwait(false);
     }
 
     /// <summary>job_finalize.</summary>

@@ -63,9 +63,6 @@ public sealed partial class Job : IDisposable
     public bool IsCompleted => Status is JobStatus.Waiting or JobStatus.Pending or JobStatus.Aborting
         or JobStatus.Concluded or JobStatus.Null;
 
-    /// <summary>Runs work on the control loop from the job's thread-pool code, and waits for it.</summary>
-    public Task<T> OnControlLoopAsync<T>(Func<Task<T>> work) => _manager.ControlPlane.InvokeAsync(work);
-
     /// <summary>
     /// Where a running job may be paused (job_pause_point): if a pause was requested and the job
     /// is not cancelled, it goes to PAUSED (or STANDBY when READY) until resumed or cancelled.

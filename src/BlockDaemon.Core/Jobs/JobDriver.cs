@@ -33,6 +33,12 @@ public abstract class JobDriver
     public virtual void Complete(Job job) =>
         throw new BlockException(BlockErrorKind.NotSupported, $"The active block job '{job.Id}' cannot be completed");
 
+    /// <summary>
+    /// Right after job-complete or a user's cancel, on the loop inside the command: what the verb
+    /// started that qsd finishes before the reply (a mirror's drain pausing other jobs).
+    /// </summary>
+    public virtual ValueTask AfterVerbAsync(Job job) => ValueTask.CompletedTask;
+
     /// <summary>A cancel request; returns whether it is a forced one (QEMU: no .cancel means forced).</summary>
     public virtual bool Cancel(Job job, bool force) => true;
 

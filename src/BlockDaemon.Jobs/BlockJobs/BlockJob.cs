@@ -37,7 +37,14 @@ public abstract class BlockJob : JobDriver, ICopyJob
     public string BlockerReason => $"block device is in use by block job: {Type.ToQapi()}";
 
     /// <summary>Ties the driver to its engine job (right after JobManager.Create).</summary>
-    public void Attach(Job job) => _job = job;
+    public void Attach(Job job)
+    {
+        _job = job;
+        foreach (var user in _users)
+        {
+            user.Job = job;
+        }
+    }
 
     /// <summary>block_job_set_speed: the verb check, then the value.</summary>
     public void SetSpeed(long speed)
@@ -78,6 +85,8 @@ public abstract class BlockJob : JobDriver, ICopyJob
     protected BlockChild Use(BlockNode node, BlockPermissions perm, BlockPermissions shared, bool jobChild = false)
     {
         var user = Graph.AttachUser(null, node, perm, shared, jobChild);
+        // Any node the job holds pauses it when drained (block_job_add_bdrv's child_job).
+        user.Job = _job;
         _users.Add(user);
         return user.Root!;
     }
@@ -143,6 +152,12 @@ public abstract class BlockJob : JobDriver, ICopyJob
         _users.Clear();
         foreach (var user in users)
         {
+            // A plain user is the job's BlockBackend: qsd's blk_unref drains its node twice
+            // (blk_drain, then blk_remove_bs), so other jobs above it pause and resume twice.
+            if (!user.IsJobChild && user.Root is { } edge)
+            {
+                await Graph.DrainJobsAsync(edge.Node, times: 2).ConfigureAwait(false);
+            }
             // The job may hold the last reference to a node nobody owns (the blockdev-snapshot-sync
             // overlay an active commit just folded away): it closes now, as in QEMU.
             await Graph.ReleaseUserAsync(user).ConfigureAwait(false);

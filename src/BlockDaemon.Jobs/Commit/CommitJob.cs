@@ -196,6 +196,8 @@ public sealed class CommitJob : BlockJob
 
     public override void Complete(Job job) => _live?.Complete();
 
+    public override ValueTask AfterVerbAsync(Job job) => _live?.WaitOthersPausedAsync() ?? ValueTask.CompletedTask;
+
     /// <summary>Only a forced cancel (or one before READY) aborts; a soft one when READY ends the job without a pivot.</summary>
     public override bool Cancel(Job job, bool force) => _live?.Cancel(force) ?? true;
 
@@ -250,6 +252,7 @@ public sealed class CommitJob : BlockJob
             await Graph.SetReadOnlyAsync(node, readOnly: true).ConfigureAwait(false);
         }
         _restoreReadOnly.Clear();
+        _live?.EndFinalDrain();
     }
 
     /// <summary>For a job that never started: give back what <see cref="OpenForWriteAsync"/> took.</summary>

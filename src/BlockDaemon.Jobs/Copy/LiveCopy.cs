@@ -162,10 +162,13 @@ public sealed class LiveCopy
             }
             if (_completeRequested)
             {
+                await OnLoopAsync(PauseOthers).ConfigureAwait(false);
                 if (await CopyLastWritesAsync().ConfigureAwait(false))
                 {
                     return;
                 }
+                // Going round again (a failed flush the policy let pass): qsd ends its drain here too.
+                await OnLoopAsync(EndFinalDrain).ConfigureAwait(false);
                 continue;
             }
             if (job.PauseCount > 0)
@@ -234,6 +237,12 @@ public sealed class LiveCopy
         }
     }
 
+    private Task<bool> OnLoopAsync(Action action) => _job.Job.OnControlLoopAsync(() =>
+    {
+        action();
+        return Task.FromResult(true);
+    });
+
     /// <summary>
     /// The last copy and flush before the pivot, with the source drained, while the job still
     /// runs, so a failure is the job's error (BLOCK_JOB_ERROR, on-error policy) and leaves the
@@ -293,9 +302,27 @@ public sealed class LiveCopy
 
     public void Complete()
     {
+        PauseOthers();
         _completeRequested = true;
         _dirty.Wake();
     }
+
+    // qsd's mirror drains its source for the last copy and keeps it drained until its exit
+    // (mirror_exit_common), so the other jobs above the source pause from block-job-complete (or
+    // a soft cancel when READY) until the job's clean. On the control loop.
+    private void PauseOthers() => _othersPaused ??= _source.Graph.PauseJobsAbove(_source, except: _job.Job);
+
+    /// <summary>Resumes the jobs paused for the last copy; the job's CleanAsync calls it last (also idempotent).</summary>
+    public void EndFinalDrain()
+    {
+        _othersPaused?.End();
+        _othersPaused = null;
+    }
+
+    private DrainedSection? _othersPaused;
+
+    /// <summary>After <see cref="Complete"/> or a soft <see cref="Cancel"/>, inside the command: until the jobs they paused are quiescent, as qsd's drain polls.</summary>
+    public ValueTask WaitOthersPausedAsync() => _othersPaused?.WaitQuiescentAsync() ?? ValueTask.CompletedTask;
 
     /// <summary>Only a forced cancel (or one before READY) aborts; a soft one when READY ends the job without a pivot.</summary>
     public bool Cancel(bool force)
@@ -304,6 +331,7 @@ public sealed class LiveCopy
         {
             return true;
         }
+        PauseOthers();
         _softCancelled = true;
         _dirty.Wake();
         return false;

@@ -158,6 +158,8 @@ public sealed class MirrorJob : BlockJob
 
     public override void Complete(Job job) => _live?.Complete();
 
+    public override ValueTask AfterVerbAsync(Job job) => _live?.WaitOthersPausedAsync() ?? ValueTask.CompletedTask;
+
     public override bool Cancel(Job job, bool force) => _live?.Cancel(force) ?? true;
 
     public override async ValueTask PrepareAsync(Job job)
@@ -194,5 +196,6 @@ public sealed class MirrorJob : BlockJob
         {
             await Graph.DiscardNodeAsync(Target).ConfigureAwait(false);
         }
+        _live?.EndFinalDrain();
     }
 }

@@ -24,8 +24,45 @@ public static class BlockCoreCommands
         {
             throw QmpException.Generic("'node-name' must be specified for the root node");
         }
-        await context.Graph.AddNodeAsync(OptionConverter.ToOptions(arguments)).ConfigureAwait(false);
+        var existing = context.Graph.Nodes.ToHashSet();
+        var node = await context.Graph.AddNodeAsync(OptionConverter.ToOptions(arguments)).ConfigureAwait(false);
+        // qsd 7.2 drains an existing node twice while it attaches a new parent to it: the jobs
+        // that use it (or a node above it) pause and resume twice before the reply.
+        foreach (var child in AttachedExisting(node, existing))
+        {
+            await context.Graph.DrainJobsAsync(child, times: 2).ConfigureAwait(false);
+        }
         return null;
+    }
+
+    // The nodes that existed before a blockdev-add and that the new nodes took as children.
+    private static List<BlockNode> AttachedExisting(BlockNode added, HashSet<BlockNode> existing)
+    {
+        var found = new List<BlockNode>();
+        var pending = new Stack<BlockNode>([added]);
+        while (pending.TryPop(out var node))
+        {
+            foreach (var edge in node.Children)
+            {
+                // A backing link to an existing node drains nothing in qsd (seen in iotest 171).
+                if (existing.Contains(edge.Node))
+                {
+                    if (edge.Role == "backing")
+                    {
+                        continue;
+                    }
+                    if (!found.Contains(edge.Node))
+                    {
+                        found.Add(edge.Node);
+                    }
+                }
+                else
+                {
+                    pending.Push(edge.Node);
+                }
+            }
+        }
+        return found;
     }
 
     private static async Task<JsonNode?> BlockdevReopen(CommandContext context, JsonObject arguments)

@@ -23,12 +23,13 @@ public static class BlockJobCommands
             await job.UserCancelAsync(a["force"]?.GetValue<bool>() ?? false).ConfigureAwait(false);
             return null;
         });
-        registry.Add("block-job-complete", (c, a) => Sync(() =>
+        registry.Add("block-job-complete", async (c, a) =>
         {
             var job = Find(c, a, "device").Job;
             job.HoldCompletionUntil(c.ReplySent());
-            job.Complete();
-        }));
+            await job.CompleteAsync().ConfigureAwait(false);
+            return null;
+        });
         registry.Add("block-job-finalize", async (c, a) =>
         {
             await Find(c, a, "id").Job.FinalizeAsync().ConfigureAwait(false);

@@ -19,6 +19,8 @@ public static class BlockdevBackupCommand
 
     private static async Task<JsonNode?> BlockdevBackup(CommandContext context, JsonObject arguments)
     {
+        // qsd runs it as a transaction of one action, which begins with bdrv_drain_all.
+        await context.Graph.DrainAllJobsAsync().ConfigureAwait(false);
         var bs = BlockJobCommands.FindDevice(context, arguments["device"]!.GetValue<string>());
         var target = BlockJobCommands.FindDevice(context, arguments["target"]!.GetValue<string>());
         var start = await BackupStart.PrepareAsync(context, arguments, bs, target).ConfigureAwait(false);
@@ -45,9 +47,30 @@ internal sealed class BackupStart
 
     /// <summary>
     /// Every check, then the bitmap frozen, the filter inserted and the job created (CREATED);
-    /// nothing runs yet. A failure leaves nothing behind.
+    /// nothing runs yet. A failure leaves nothing behind. As qsd's backup actions, the source is
+    /// drained first (<paramref name="drained"/>, or begun here) until <see cref="Clean"/>: the
+    /// jobs above it pause before any check, and resume when the command or transaction ends.
     /// </summary>
-    public static async ValueTask<BackupStart> PrepareAsync(CommandContext context, JsonObject arguments, BlockNode bs, BlockNode target, bool ownsTarget = false)
+    public static async ValueTask<BackupStart> PrepareAsync(CommandContext context, JsonObject arguments, BlockNode bs, BlockNode target,
+        bool ownsTarget = false, DrainedSection? drained = null)
+    {
+        drained ??= await context.Graph.DrainedBeginJobsAsync(bs).ConfigureAwait(false);
+        try
+        {
+            var start = await PrepareCoreAsync(context, arguments, bs, target, ownsTarget).ConfigureAwait(false);
+            start._drained = drained;
+            return start;
+        }
+        catch
+        {
+            drained.End();
+            throw;
+        }
+    }
+
+    private DrainedSection? _drained;
+
+    private static async ValueTask<BackupStart> PrepareCoreAsync(CommandContext context, JsonObject arguments, BlockNode bs, BlockNode target, bool ownsTarget)
     {
         var (options, bitmap) = Validate(context, arguments, bs, target);
         // bdrv_cbw_append, then block_job_create, checked before anything changes.
@@ -157,6 +180,7 @@ internal sealed class BackupStart
         {
             _driver.EndSetupPause();
         }
+        _drained?.End();
     }
 
     /// <summary>A transaction failed after this job was created: it ends without having run.</summary>

@@ -21,6 +21,8 @@ public static class DriveBackupCommand
 
     private static async Task<JsonNode?> DriveBackup(CommandContext context, JsonObject arguments)
     {
+        // qsd runs it as a transaction of one action, which begins with bdrv_drain_all.
+        await context.Graph.DrainAllJobsAsync().ConfigureAwait(false);
         var start = await PrepareAsync(context, arguments).ConfigureAwait(false);
         await start.StartAsync().ConfigureAwait(false);
         start.Clean();
@@ -31,6 +33,22 @@ public static class DriveBackupCommand
     {
         var graph = context.Graph;
         var bs = BlockJobCommands.FindDevice(context, arguments["device"]!.GetValue<string>());
+        // drive_backup_prepare drains the source before its checks (ended at clean).
+        var drained = await graph.DrainedBeginJobsAsync(bs).ConfigureAwait(false);
+        try
+        {
+            return await PrepareDrainedAsync(context, arguments, bs, drained).ConfigureAwait(false);
+        }
+        catch
+        {
+            drained.End();
+            throw;
+        }
+    }
+
+    private static async ValueTask<BackupStart> PrepareDrainedAsync(CommandContext context, JsonObject arguments, BlockNode bs, DrainedSection drained)
+    {
+        var graph = context.Graph;
         try
         {
             bs.CheckNotBlocked();
@@ -68,6 +86,6 @@ public static class DriveBackupCommand
                 // The nodes already open stand for the backing files the header names.
                 options.Set("backing", backing?.NodeName);
             }
-        }, target => BackupStart.PrepareAsync(context, arguments, bs, target, ownsTarget: true).AsTask()).ConfigureAwait(false);
+        }, target => BackupStart.PrepareAsync(context, arguments, bs, target, ownsTarget: true, drained).AsTask()).ConfigureAwait(false);
     }
 }

@@ -19,12 +19,13 @@ public static class JobCommands
             await job.UserCancelAsync(force: true).ConfigureAwait(false);
             return null;
         });
-        registry.Add("job-complete", (c, a) => Sync(() =>
+        registry.Add("job-complete", async (c, a) =>
         {
             var job = Find(c, a);
             job.HoldCompletionUntil(c.ReplySent());
-            job.Complete();
-        }));
+            await job.CompleteAsync().ConfigureAwait(false);
+            return null;
+        });
         registry.Add("job-finalize", async (c, a) =>
         {
             await Find(c, a).FinalizeAsync().ConfigureAwait(false);

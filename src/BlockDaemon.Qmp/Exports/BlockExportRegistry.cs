@@ -145,6 +145,9 @@ public sealed class BlockExportRegistry(BlockGraph graph, EventBus events, Contr
         {
             return;
         }
+        // qsd 7.2 drains the node twice as the export's BlockBackend lets go of it: the jobs that
+        // use it (or a node above it) pause and resume twice before BLOCK_EXPORT_DELETED.
+        await graph.DrainJobsAsync(export.Nbd.Child.Node, times: 2).ConfigureAwait(false);
         await export.Nbd.DetachAsync(graph).ConfigureAwait(false);
         events.Emit("BLOCK_EXPORT_DELETED", new JsonObject { ["id"] = export.Id });
     }

@@ -25,6 +25,8 @@ public sealed class ExternalSnapshotAction : ITransactionAction
     private BlockNode? _oldTop;
     private BlockNode? _overlay;
     private bool _oldTopDrained;
+    private DrainedSection? _oldTopDrain;
+    private DrainedSection? _overlayDrain;
     private bool _overlayDrained;
     private bool _overlayOpened;
     private bool _appended;
@@ -54,7 +56,7 @@ public sealed class ExternalSnapshotAction : ITransactionAction
         _tx.RequireIndividualCompletion(_type);
         var graph = _tx.Graph;
         var oldTop = Lookup(graph, _device, _nodeName);
-        await oldTop.Requests.DrainAsync(ct).ConfigureAwait(false);
+        _oldTopDrain = await graph.DrainedBeginAsync(oldTop, ct).ConfigureAwait(false);
         _oldTop = oldTop;
         _oldTopDrained = true;
         // qsd names the newest op blocker: a job's comes after the backing link it found.
@@ -80,7 +82,7 @@ public sealed class ExternalSnapshotAction : ITransactionAction
             : await OpenNewOverlayAsync(graph, oldTop, ct).ConfigureAwait(false);
         _overlay = overlay;
         CheckOverlay(overlay, oldTop);
-        await overlay.Requests.DrainAsync(ct).ConfigureAwait(false);
+        _overlayDrain = await graph.DrainedBeginAsync(overlay, ct).ConfigureAwait(false);
         _overlayDrained = true;
         try
         {
@@ -231,7 +233,7 @@ public sealed class ExternalSnapshotAction : ITransactionAction
         {
             if (_overlayDrained)
             {
-                _overlay!.Requests.EndDrain();
+                _overlayDrain!.End();
                 _overlayDrained = false;
             }
             await _tx.Graph.DiscardNodeAsync(_overlay!, ct).ConfigureAwait(false);
@@ -248,12 +250,12 @@ public sealed class ExternalSnapshotAction : ITransactionAction
     {
         if (_overlayDrained)
         {
-            _overlay!.Requests.EndDrain();
+            _overlayDrain!.End();
             _overlayDrained = false;
         }
         if (_oldTopDrained)
         {
-            _oldTop!.Requests.EndDrain();
+            _oldTopDrain!.End();
             _oldTopDrained = false;
         }
         // In qsd the new overlay lives only as long as someone uses it: an old top without

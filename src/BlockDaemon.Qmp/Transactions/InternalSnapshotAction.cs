@@ -14,6 +14,7 @@ namespace BlockDaemon.Qmp.Transactions;
 public sealed class InternalSnapshotAction(TransactionContext tx, JsonObject data) : ITransactionAction
 {
     private BlockNode? _root;
+    private DrainedSection? _rootDrain;
     private BlockNode? _target;
     private IInternalSnapshots? _snapshots;
     private ImageSnapshot? _created;
@@ -24,7 +25,7 @@ public sealed class InternalSnapshotAction(TransactionContext tx, JsonObject dat
         string device = data["device"]!.GetValue<string>();
         string name = data["name"]!.GetValue<string>();
         var root = RootNodeLookup.Find(tx.Command, device);
-        await root.Requests.DrainAsync(ct).ConfigureAwait(false);
+        _rootDrain = await root.Graph.DrainedBeginAsync(root, ct).ConfigureAwait(false);
         _root = root;
         ExternalSnapshotAction.CheckNotBlocked(root);
         if (root.ReadOnly)
@@ -80,7 +81,8 @@ public sealed class InternalSnapshotAction(TransactionContext tx, JsonObject dat
 
     public ValueTask CleanAsync(CancellationToken ct)
     {
-        _root?.Requests.EndDrain();
+        _rootDrain?.End();
+        _rootDrain = null;
         _root = null;
         return ValueTask.CompletedTask;
     }

@@ -11,11 +11,14 @@ namespace BlockDaemon.Qmp.Transactions;
 /// </summary>
 public static class TransactionRunner
 {
-    public static ValueTask RunAsync(CommandContext command, IEnumerable<(string Type, JsonObject Data)> actions,
+    public static async ValueTask RunAsync(CommandContext command, IEnumerable<(string Type, JsonObject Data)> actions,
         CompletionMode completionMode, CancellationToken ct = default)
     {
+        // qmp_transaction begins with bdrv_drain_all: every job that holds a node pauses and
+        // resumes once, whatever the actions are (even none).
+        await command.Graph.DrainAllJobsAsync().ConfigureAwait(false);
         var tx = new TransactionContext(command, completionMode);
-        return RunAsync(actions.Select(a => TransactionActions.Create(tx, a.Type, a.Data)), ct);
+        await RunAsync(actions.Select(a => TransactionActions.Create(tx, a.Type, a.Data)), ct).ConfigureAwait(false);
     }
 
     /// <summary>Runs actions that are made one at a time, each just before its prepare.</summary>

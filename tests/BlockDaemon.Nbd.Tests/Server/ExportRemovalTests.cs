@@ -13,6 +13,11 @@ public class ExportRemovalTests
         var other = await h.ExportMemoryAsync("other", 1 << 20);
         await using var c1 = await RawNbdClient.OpenAsync(h.SocketPath, "disk");
         await using var c2 = await RawNbdClient.OpenAsync(h.SocketPath, "other");
+        // The server files a client under its export just after sending the last handshake reply.
+        while (h.Server.ClientsOf(disk) == 0 || h.Server.ClientsOf(other) == 0)
+        {
+            await Task.Delay(1, TestContext.Current.CancellationToken);
+        }
         Assert.Equal(1, h.Server.ClientsOf(disk));
         Assert.Equal(1, h.Server.ClientsOf(other));
 
