@@ -71,6 +71,7 @@ public sealed partial class Job
 // as in qsd, where job_pause enters the sleeping coroutine.
 public sealed partial class Job
 {
+    private static readonly TimeSpan LongestSleep = TimeSpan.FromDays(1);
     private readonly Lock _sleepLock = new();
     private TaskCompletionSource? _sleeper;
     private Task? _resumedAfterSleep;
@@ -87,6 +88,12 @@ public sealed partial class Job
     /// </returns>
     public async ValueTask<bool> SleepAsync(TimeSpan delay, CancellationToken ct, Task? wakeEarly = null)
     {
+        // A crawling speed can owe weeks, beyond what a timer takes; a caller that was not woken
+        // asks its rate limit again, so sleeping a day at a time changes nothing.
+        if (delay > LongestSleep)
+        {
+            delay = LongestSleep;
+        }
         var wake = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         bool pauseNow = false;
         lock (_sleepLock)

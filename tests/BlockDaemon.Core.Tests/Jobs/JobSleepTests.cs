@@ -32,7 +32,15 @@ public sealed class JobSleepTests
         {
             await Go.Task.WaitAsync(ct);
             Sleeping.TrySetResult();
-            Woke.TrySetResult(await job.SleepAsync(delay, ct));
+            try
+            {
+                Woke.TrySetResult(await job.SleepAsync(delay, ct));
+            }
+            catch (Exception e)
+            {
+                Woke.TrySetException(e);
+                throw;
+            }
             ct.ThrowIfCancellationRequested();
         }
     }
@@ -129,5 +137,20 @@ public sealed class JobSleepTests
         Assert.False(await driver.Woke.Task.WaitAsync(TestContext.Current.CancellationToken));
         await _loop.DrainAsync();
         Assert.Equal(["created", "running", "waiting", "pending", "concluded", "null"], _sink.Events);
+    }
+
+    [Fact]
+    public async Task A_delay_longer_than_a_timer_can_wait_is_slept_in_parts()
+    {
+        // One byte a second owes weeks once a few chunks went out early.
+        var (job, driver) = await StartAsync(TimeSpan.FromDays(100));
+        driver.Go.SetResult();
+        await driver.Sleeping.Task;
+        await UntilAsync(() => !job.Busy || driver.Woke.Task.IsCompleted);
+
+        job.WakeSleeper();
+
+        Assert.True(await driver.Woke.Task.WaitAsync(TestContext.Current.CancellationToken));
+        await _loop.DrainAsync();
     }
 }
