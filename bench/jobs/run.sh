@@ -1,5 +1,5 @@
 #!/bin/bash
-# Block jobs: block-stream (full, intermediate) and block-commit (intermediate, active) on the
+# Block jobs: block-stream (full, intermediate) and block-commit (intermediate into a full and into a thin base, active) on the
 # same 1 GiB chain, blockd against qemu-storage-daemon 7.2 with the same command line and the same
 # QMP commands over the socket, the daemons taking turns. Also prints what `blockimg plan-merge`
 # says each direction would move for removing the middle point. See bench/README.md.
@@ -56,6 +56,12 @@ for ((m = 0; m < size_mib; m++)); do
 done
 qemu-io "${mid_cmds[@]}" "$work/golden/mid.qcow2" >/dev/null
 qemu-io "${top_cmds[@]}" "$work/golden/top.qcow2" >/dev/null
+# The same chain over an empty base (a thin base image, as when the base was never written in
+# full): committing into it allocates every cluster it copies, so the qcow2 allocation path and
+# the growth of base's file are in the measurement, not only overwrites.
+mkdir -p "$work/golden-thin"
+qemu-img create -q -f qcow2 "$work/golden-thin/base.qcow2" "${size_mib}M"
+cp "$work/golden/mid.qcow2" "$work/golden/top.qcow2" "$work/golden-thin/"
 sock=$work/qmp.sock
 
 # start DAEMON: opens the chain in $work/run as nodes base, mid, top.
@@ -77,9 +83,10 @@ declare -A job_cmd=(
     [stream-full]='{"execute": "block-stream", "arguments": {"job-id": "j", "device": "top"}}'
     [stream-intermediate]='{"execute": "block-stream", "arguments": {"job-id": "j", "device": "mid"}}'
     [commit-intermediate]='{"execute": "block-commit", "arguments": {"job-id": "j", "device": "top", "top-node": "mid", "base-node": "base"}}'
+    [commit-intermediate-thin]='{"execute": "block-commit", "arguments": {"job-id": "j", "device": "top", "top-node": "mid", "base-node": "base"}}'
     [commit-active]='{"execute": "block-commit", "arguments": {"job-id": "j", "device": "top", "base-node": "base"}}'
 )
-workloads=(stream-full stream-intermediate commit-intermediate commit-active)
+workloads=(stream-full stream-intermediate commit-intermediate commit-intermediate-thin commit-active)
 if [ -n "$only" ]; then
     IFS=, read -r -a workloads <<<"$only"
     for workload in "${workloads[@]}"; do
@@ -94,7 +101,8 @@ for run in $(seq "$runs"); do
         for daemon in "${daemons[@]}"; do
             echo "run $run/$runs: $workload on $daemon" >&2
             # Every job starts from the same fresh copy of the chain (untimed).
-            rm -rf "$work/run"; cp -r "$work/golden" "$work/run"; sync
+            golden=$work/golden; [ "$workload" = commit-intermediate-thin ] && golden=$work/golden-thin
+            rm -rf "$work/run"; cp -r "$golden" "$work/run"; sync
             start "$daemon"
             active=0; [ "$workload" = commit-active ] && active=1
             # The client flushes every image after the job: the second figure is when the
