@@ -120,7 +120,7 @@ done
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 
 ratio() { echo "scale=2; $1 / $2" | bc -l | sed 's/^\./0./'; }
-printf '\n%-22s %10s %10s %12s   %14s %14s %12s\n' workload "blockd s" "qsd s" "blockd/qsd" "blockd+sync s" "qsd+sync s" "blockd/qsd"
+printf '\n%-26s %10s %10s %12s   %14s %14s %12s\n' workload "blockd s" "qsd s" "blockd/qsd" "blockd+sync s" "qsd+sync s" "blockd/qsd"
 json_rows=()
 for workload in "${workloads[@]}"; do
     b=$(echo "${samples[$workload,blockd]}" | median)
@@ -128,7 +128,7 @@ for workload in "${workloads[@]}"; do
     bd=$(echo "${durable[$workload,blockd]}" | median)
     qd=$(echo "${durable[$workload,qsd]}" | median)
     r=$(ratio "$b" "$q"); rd=$(ratio "$bd" "$qd")
-    printf '%-22s %10.3f %10.3f %12.2f   %14.3f %14.3f %12.2f\n' "$workload" "$b" "$q" "$r" "$bd" "$qd" "$rd"
+    printf '%-26s %10.3f %10.3f %12.2f   %14.3f %14.3f %12.2f\n' "$workload" "$b" "$q" "$r" "$bd" "$qd" "$rd"
     json_rows+=("{\"workload\": \"$workload\", \"blockd\": [${samples[$workload,blockd]// /, }], \"qsd\": [${samples[$workload,qsd]// /, }], \"ratio\": $r, \"blockd-durable\": [${durable[$workload,blockd]// /, }], \"qsd-durable\": [${durable[$workload,qsd]// /, }], \"durable-ratio\": $rd}")
 done
 echo "(+sync: up to the end of the client's fdatasync of every image after BLOCK_JOB_COMPLETED)"
