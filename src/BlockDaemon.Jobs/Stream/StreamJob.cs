@@ -148,6 +148,12 @@ public sealed class StreamJob : BlockJob
     protected override async ValueTask RunCoreAsync(Job job, CancellationToken ct)
     {
         var source = _source ?? throw new InvalidOperationException("Acquire was not called");
+        if (BlockGraph.BackingOf(Top) == Base)
+        {
+            // Nothing lies between the top and the base: like qsd's stream_run, finish at once
+            // with nothing to do (len 0), before the command's reply.
+            return;
+        }
         var engine = new CopyEngine(source, source, PlanAsync, Chunks);
         await engine.RunAsync(this, 0, Top.Length, ct).ConfigureAwait(false);
     }
@@ -176,7 +182,8 @@ public sealed class StreamJob : BlockJob
     /// </summary>
     public override async ValueTask PrepareAsync(Job job)
     {
-        if (BlockGraph.BackingOf(Top) == Base)
+        var below = BlockGraph.BackingOf(Top);
+        if (below is null)
         {
             return;
         }
@@ -189,13 +196,23 @@ public sealed class StreamJob : BlockJob
             format = Base.DriverName;
             if (name.StartsWith("json:", StringComparison.Ordinal))
             {
+                if (below == Base)
+                {
+                    // Nothing was streamed: keep the recorded name rather than fail for it.
+                    return;
+                }
                 throw BlockException.Invalid(
                     $"Cannot record the backing file of '{Top.NodeName}' as '{name}': give 'backing-file' with a plain file name");
             }
         }
+        // Like qsd's stream_prepare, the name is recorded even when the base was already the
+        // backing node (a stream with nothing to do): it then names the base as opened.
         await _top!.FlushAsync().ConfigureAwait(false);
         await link.WriteBackingFileAsync(name, format, default).ConfigureAwait(false);
-        await Graph.ReplaceBackingAsync(Top, Base).ConfigureAwait(false);
+        if (below != Base)
+        {
+            await Graph.ReplaceBackingAsync(Top, Base).ConfigureAwait(false);
+        }
     }
 
     public override async ValueTask CleanAsync(Job job)

@@ -63,6 +63,20 @@ internal sealed class QmpSocketClient : IAsyncDisposable
         }
     }
 
+    /// <summary>Sends a command and returns its answer, error or not (events are skipped).</summary>
+    public async Task<JsonObject> TryExecuteAsync(string command, CancellationToken ct)
+    {
+        await SendAsync(command, ct);
+        while (true)
+        {
+            var message = await ReadMessageAsync(ct);
+            if (!message.ContainsKey("event"))
+            {
+                return message;
+            }
+        }
+    }
+
     public async Task<JsonObject> ExecuteAsync(string command, CancellationToken ct)
     {
         await SendAsync(command, ct);
