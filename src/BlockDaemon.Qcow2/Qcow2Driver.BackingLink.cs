@@ -16,7 +16,7 @@ public sealed partial class Qcow2Driver : IBackingLink
     {
         if (fileName is not null && Encoding.UTF8.GetByteCount(fileName) > Qcow2Header.MaxBackingNameLength)
         {
-            throw BlockException.Invalid("Backing file name too long");
+            throw TooLong();
         }
         await _lock.WaitAsync(ct).ConfigureAwait(false);
         try
@@ -35,7 +35,7 @@ public sealed partial class Qcow2Driver : IBackingLink
             var cluster = new byte[_clusterSize];
             if (!wanted.TryWrite(cluster, out var written))
             {
-                throw BlockException.Invalid("Backing file name too long");
+                throw TooLong();
             }
             // Everything else in the image must be on disk before the header points elsewhere.
             await FlushMetadataAsync(ct).ConfigureAwait(false);
@@ -49,4 +49,8 @@ public sealed partial class Qcow2Driver : IBackingLink
             _lock.Release();
         }
     }
+
+    // -EINVAL in QEMU's qcow2_change_backing_file, which change-backing-file reports by its text.
+    private static BlockException TooLong() =>
+        new(BlockErrorKind.InvalidArgument, "Backing file name too long") { Errno = Errno.EInval };
 }

@@ -84,11 +84,7 @@ public abstract class BlockJob : JobDriver, ICopyJob
     /// </summary>
     protected BlockChild Use(BlockNode node, BlockPermissions perm, BlockPermissions shared, bool jobChild = false)
     {
-        var user = Graph.AttachUser(null, node, perm, shared, jobChild);
-        // Any node the job holds pauses it when drained (block_job_add_bdrv's child_job).
-        user.Job = _job;
-        _users.Add(user);
-        return user.Root!;
+        return Hold(Graph.AttachUser(null, node, perm, shared, jobChild));
     }
 
     /// <summary>
@@ -98,7 +94,14 @@ public abstract class BlockJob : JobDriver, ICopyJob
     /// </summary>
     protected BlockChild UseNamed(BlockNode node, string role, BlockPermissions perm, BlockPermissions shared)
     {
-        var user = Graph.AttachUser(null, node, perm, shared, jobChild: true, role, $"{Type.ToQapi()} job '{Job.Id}'");
+        return Hold(Graph.AttachUser(null, node, perm, shared, jobChild: true, role, $"{Type.ToQapi()} job '{Job.Id}'"));
+    }
+
+    // Any node the job holds pauses it when drained (block_job_add_bdrv's child_job); an edge
+    // taken before Attach gets the job there.
+    private BlockChild Hold(BlockUser user)
+    {
+        user.Job = _job;
         _users.Add(user);
         return user.Root!;
     }

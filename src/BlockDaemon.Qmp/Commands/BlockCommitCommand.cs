@@ -23,11 +23,9 @@ public static class BlockCommitCommand
         string? backingFile = arguments["backing-file"]?.GetValue<string>();
 
         // qmp_block_commit turns qmp_get_root_bs's "not found" into DeviceNotFound.
-        if (context.Graph.FindNode(device) is null && !context.Graph.Users.Any(u => u.Name == device && u.Root is not null))
-        {
-            throw new QmpException(QmpErrorClass.DeviceNotFound, $"Device '{device}' not found");
-        }
-        var bs = RootNodeLookup.Find(context, device);
+        var bs = RootNodeLookup.Lookup(context, device)
+            ?? throw new QmpException(QmpErrorClass.DeviceNotFound, $"Device '{device}' not found");
+        RootNodeLookup.RequireRoot(bs);
         bs.CheckNotBlocked();
 
         var top = bs;

@@ -22,8 +22,7 @@ public static class ChangeBackingFileCommand
         string backingFile = arguments["backing-file"]!.GetValue<string>();
 
         var root = RootNodeLookup.Find(context, device);
-        var image = context.Graph.FindNode(imageName)
-            ?? throw QmpException.Generic($"Cannot find device='' nor node-name='{imageName}'");
+        var image = BlockJobCommands.FindNodeOnly(context, imageName);
         if (BlockGraph.ChainNextOf(image) is null)
         {
             throw QmpException.Generic("not allowing backing file change on an image without a backing file");
@@ -51,9 +50,7 @@ public static class ChangeBackingFileCommand
         }
         catch (BlockException e)
         {
-            string reason = e.Errno != 0 ? Errno.Text(e.Errno)
-                : e.Kind == BlockErrorKind.InvalidArgument ? Errno.Text(Errno.EInval) : e.Message;
-            throw QmpException.Generic($"Could not change backing file to '{backingFile}': {reason}");
+            throw QmpException.Generic($"Could not change backing file to '{backingFile}': {QmpErrors.Reason(e)}");
         }
         finally
         {

@@ -67,7 +67,7 @@ public static class InternalSnapshotCommands
         }
         catch (BlockException e)
         {
-            throw QmpException.Generic("Failed to get a snapshot list: " + (e.Errno != 0 ? Errno.Text(e.Errno) : e.Message));
+            throw QmpException.Generic("Failed to get a snapshot list: " + QmpErrors.Reason(e));
         }
     }
 

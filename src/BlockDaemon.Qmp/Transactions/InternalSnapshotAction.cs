@@ -53,8 +53,7 @@ public sealed class InternalSnapshotAction(TransactionContext tx, JsonObject dat
         }
         catch (BlockException e)
         {
-            string reason = e.Errno != 0 ? Errno.Text(e.Errno) : e.Message;
-            throw QmpException.Generic($"Failed to create snapshot '{name}' on device '{device}': {reason}");
+            throw QmpException.Generic($"Failed to create snapshot '{name}' on device '{device}': {QmpErrors.Reason(e)}");
         }
         _target = target;
         _snapshots = snapshots;
