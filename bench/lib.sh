@@ -64,3 +64,14 @@ bench_stop() {
     wait "$pid" 2>/dev/null || true
     pid=""
 }
+
+# bench_pretouch MIB: writes and deletes MIB MiB of scratch file right before a timed run, so the
+# pages the run's writes take from the kernel are ones the guest has touched lately. On a VM with
+# free page reporting (this machine: a Firecracker guest, "Free page reporting enabled" in dmesg),
+# memory that stayed free is handed back to the host, and the first touch of each such page costs
+# a host fault: a plain `dd` of 920 MiB took 0.66-2.0 s that way and 0.15 s right after a
+# pretouch. Which daemon ran into such pages was chance, and it decided stream-full's ratio.
+bench_pretouch() {
+    dd if=/dev/zero of="$work/pretouch" bs=1M count="$1" status=none
+    rm -f "$work/pretouch"
+}

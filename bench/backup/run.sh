@@ -81,6 +81,8 @@ for run in $(seq "$runs"); do
         rm -rf "$work/run"; cp -r "$work/golden" "$work/run"
         for t in "${targets[@]}"; do qemu-img create -q -f qcow2 "$work/run/$t.qcow2" "${size_mib}M"; done
         sync
+        # Two full backups and two small incremental ones: about 2.2 GiB of new data per run.
+        bench_pretouch $((size_mib * 5 / 2))
         start "$daemon"
         out=$(timeout 900 python3 "$here/backup_bench.py" "$sock" "$nbd" disk "$rate" "$window") \
             || { bench_stop; cat "$work/daemon.log" >&2; echo "bench/backup: $daemon failed" >&2; exit 1; }

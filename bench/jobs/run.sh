@@ -103,6 +103,7 @@ for run in $(seq "$runs"); do
             # Every job starts from the same fresh copy of the chain (untimed).
             golden=$work/golden; [ "$workload" = commit-intermediate-thin ] && golden=$work/golden-thin
             rm -rf "$work/run"; cp -r "$golden" "$work/run"; sync
+            bench_pretouch $((size_mib * 3 / 2))
             start "$daemon"
             active=0; [ "$workload" = commit-active ] && active=1
             # The client flushes every image after the job: the second figure is when the

@@ -83,6 +83,7 @@ for run in $(seq "$runs"); do
             # Every mirror starts from the same fresh copy of the chain and an empty target (untimed).
             rm -rf "$work/run"; cp -r "$work/golden" "$work/run"
             qemu-img create -q -f qcow2 "$work/run/target.qcow2" "${size_mib}M"; sync
+            bench_pretouch $((size_mib * 3 / 2))
             start "$daemon"
             r=$rate; mode=background
             case $workload in
