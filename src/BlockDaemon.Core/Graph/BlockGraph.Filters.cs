@@ -36,6 +36,7 @@ public sealed partial class BlockGraph
             {
                 throw new InvalidOperationException($"The filter's '{childRole}' child must be node '{below.NodeName}'");
             }
+            CheckParentLinksNotFrozen(below, filter);
             var moved = below.Parents.Where(e => e.Parent != filter && (moves?.Invoke(e) ?? MovesToFilter(e, filter))).ToList();
             Retarget(moved, filter);
             try
