@@ -71,7 +71,8 @@ public sealed class StreamJob : BlockJob
         }
         options.Set("file", Top.NodeName);
         options.Set("bottom", BottomOf(Top, Base).NodeName);
-        Filter = await Graph.InsertFilterAsync(options, Top, moves: e => e.Parent is BlockNode or BlockUser { IsJobChild: false }).ConfigureAwait(false);
+        Filter = await Graph.InsertFilterAsync(options, Top, moves: e => e.Parent is BlockNode or BlockUser { IsJobChild: false },
+            openErrorPrefix: "Could not create node: ").ConfigureAwait(false);
         ((CopyOnReadDriver)Filter.Driver).WriteBehind = true;
     }
 
