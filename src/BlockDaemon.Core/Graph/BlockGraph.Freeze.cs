@@ -9,24 +9,9 @@ public sealed partial class BlockGraph
 {
     /// <summary>
     /// Freezes every chain link (<see cref="ChainChildOf"/>) from <paramref name="top"/> down to
-    /// <paramref name="stopAt"/> (its own link excluded; null: the whole chain). Nothing is
-    /// frozen if <paramref name="stopAt"/> is not in the chain. Returns the links frozen, for
-    /// <see cref="Unfreeze"/>. Links frozen already stay frozen (counted once more).
-    /// </summary>
-    public static IReadOnlyList<BlockChild> FreezeChain(BlockNode top, BlockNode? stopAt)
-    {
-        var links = ChainLinks(top, stopAt);
-        foreach (var link in links)
-        {
-            link.FrozenCount++;
-        }
-        return links;
-    }
-
-    /// <summary>
-    /// <see cref="FreezeChain"/> with bdrv_freeze_backing_chain's refusals, for a holder that
-    /// must own its stretch of the chain (commit, active commit): nothing is frozen if a link is
-    /// frozen already or points at a job's filter.
+    /// <paramref name="stopAt"/> (its own link excluded; null: the whole chain), with
+    /// bdrv_freeze_backing_chain's refusals: nothing is frozen if a link is frozen already or
+    /// points at a job's filter. Returns the links frozen, for <see cref="Unfreeze"/>.
     /// </summary>
     public static IReadOnlyList<BlockChild> FreezeChainChecked(BlockNode top, BlockNode? stopAt) => FreezeLinks(ChainLinks(top, stopAt));
 
@@ -58,7 +43,10 @@ public sealed partial class BlockGraph
         return links;
     }
 
-    /// <summary>The chain links from <paramref name="top"/> down to <paramref name="stopAt"/>, as <see cref="FreezeChain"/> takes them.</summary>
+    /// <summary>
+    /// The chain links from <paramref name="top"/> down to <paramref name="stopAt"/> (its own
+    /// link excluded; null: the whole chain), as <see cref="FreezeChainChecked"/> takes them.
+    /// </summary>
     public static List<BlockChild> ChainLinks(BlockNode top, BlockNode? stopAt)
     {
         var links = new List<BlockChild>();
@@ -92,7 +80,7 @@ public sealed partial class BlockGraph
         return false;
     }
 
-    /// <summary>Gives back what <see cref="FreezeChain"/> froze.</summary>
+    /// <summary>Gives back what <see cref="FreezeLinks"/> froze.</summary>
     public static void Unfreeze(IReadOnlyList<BlockChild> links)
     {
         foreach (var link in links)
