@@ -1,3 +1,4 @@
+using BlockDaemon.Core.Errors;
 using BlockDaemon.Core.Options;
 
 namespace BlockDaemon.Core.Graph;
@@ -18,9 +19,11 @@ public sealed partial class BlockGraph
     /// <see cref="RemoveFilterAsync"/> closes it. Runs with <paramref name="below"/> drained,
     /// so requests in flight finish on it first and requests that arrive meanwhile follow their
     /// edge to the filter. On a permission conflict the graph is as it was and the filter closed.
+    /// <paramref name="openErrorPrefix"/> goes before the message of a failure to open the filter
+    /// (bdrv_insert_node's "Could not create node: "), not before one of moving the parents.
     /// </summary>
     public async ValueTask<BlockNode> InsertFilterAsync(OptionDict options, BlockNode below, string childRole = "file",
-        Func<BlockChild, bool>? moves = null, CancellationToken ct = default)
+        Func<BlockChild, bool>? moves = null, string? openErrorPrefix = null, CancellationToken ct = default)
     {
         bool implicitName = !options.TryGet("node-name", out var given) || given is null;
         BlockNode? filter = null;
@@ -28,7 +31,14 @@ public sealed partial class BlockGraph
         var drained = await DrainedBeginAsync(below, ct).ConfigureAwait(false);
         try
         {
-            filter = await AddNodeAsync(options, ct).ConfigureAwait(false);
+            try
+            {
+                filter = await AddNodeAsync(options, ct).ConfigureAwait(false);
+            }
+            catch (BlockException e) when (openErrorPrefix is not null)
+            {
+                throw new BlockException(e.Kind, openErrorPrefix + e.Message);
+            }
             filter.MonitorOwned = false;
             filter.ImplicitFilter = implicitName;
             filter.FilterChildRole = childRole;
@@ -36,6 +46,7 @@ public sealed partial class BlockGraph
             {
                 throw new InvalidOperationException($"The filter's '{childRole}' child must be node '{below.NodeName}'");
             }
+            CheckParentLinksNotFrozen(below, filter);
             var moved = below.Parents.Where(e => e.Parent != filter && (moves?.Invoke(e) ?? MovesToFilter(e, filter))).ToList();
             Retarget(moved, filter);
             try

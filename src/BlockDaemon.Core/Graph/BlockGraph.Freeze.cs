@@ -1,4 +1,5 @@
 using BlockDaemon.Core.Errors;
+using BlockDaemon.Core.Io;
 
 namespace BlockDaemon.Core.Graph;
 
@@ -8,11 +9,45 @@ public sealed partial class BlockGraph
 {
     /// <summary>
     /// Freezes every chain link (<see cref="ChainChildOf"/>) from <paramref name="top"/> down to
-    /// <paramref name="stopAt"/> (its own link excluded; null: the whole chain). Nothing is
-    /// frozen if <paramref name="stopAt"/> is not in the chain. Returns the links frozen, for
-    /// <see cref="Unfreeze"/>.
+    /// <paramref name="stopAt"/> (its own link excluded; null: the whole chain), with
+    /// bdrv_freeze_backing_chain's refusals: nothing is frozen if a link is frozen already or
+    /// points at a job's filter. Returns the links frozen, for <see cref="Unfreeze"/>.
     /// </summary>
-    public static IReadOnlyList<BlockChild> FreezeChain(BlockNode top, BlockNode? stopAt)
+    public static IReadOnlyList<BlockChild> FreezeChainChecked(BlockNode top, BlockNode? stopAt) => FreezeLinks(ChainLinks(top, stopAt));
+
+    /// <summary>
+    /// Freezes <paramref name="links"/> (node-to-node edges, top first) after qsd's checks, in
+    /// its order: first any link frozen already (bdrv_is_backing_chain_frozen), then any link to
+    /// a node that may never be frozen under (<see cref="INeverFrozen"/>).
+    /// </summary>
+    public static IReadOnlyList<BlockChild> FreezeLinks(IReadOnlyList<BlockChild> links)
+    {
+        foreach (var link in links)
+        {
+            if (link.Frozen)
+            {
+                throw BlockException.Invalid($"Cannot change '{link.Role}' link from '{ParentName(link)}' to '{link.Node.NodeName}'");
+            }
+        }
+        foreach (var link in links)
+        {
+            if (link.Node.Driver is INeverFrozen)
+            {
+                throw BlockException.Invalid($"Cannot freeze '{link.Role}' link to '{link.Node.NodeName}'");
+            }
+        }
+        foreach (var link in links)
+        {
+            link.FrozenCount++;
+        }
+        return links;
+    }
+
+    /// <summary>
+    /// The chain links from <paramref name="top"/> down to <paramref name="stopAt"/> (its own
+    /// link excluded; null: the whole chain), as <see cref="FreezeChainChecked"/> takes them.
+    /// </summary>
+    public static List<BlockChild> ChainLinks(BlockNode top, BlockNode? stopAt)
     {
         var links = new List<BlockChild>();
         for (var node = top; node != stopAt; node = links[^1].Node)
@@ -27,12 +62,10 @@ public sealed partial class BlockGraph
             }
             links.Add(link);
         }
-        foreach (var link in links)
-        {
-            link.FrozenCount++;
-        }
         return links;
     }
+
+    private static string ParentName(BlockChild link) => link.Parent is BlockNode parent ? parent.NodeName : link.Parent.ParentDescription;
 
     /// <summary>Whether <paramref name="node"/> lies below <paramref name="top"/> along its chain links.</summary>
     public static bool IsInChain(BlockNode top, BlockNode node)
@@ -47,12 +80,28 @@ public sealed partial class BlockGraph
         return false;
     }
 
-    /// <summary>Gives back what <see cref="FreezeChain"/> froze.</summary>
+    /// <summary>Gives back what <see cref="FreezeLinks"/> froze.</summary>
     public static void Unfreeze(IReadOnlyList<BlockChild> links)
     {
         foreach (var link in links)
         {
             link.FrozenCount--;
+        }
+    }
+
+    /// <summary>
+    /// bdrv_replace_node's refusal: a frozen link to <paramref name="node"/> may not be moved onto
+    /// <paramref name="newNode"/>. Every parent qsd would move counts, also those blockd leaves
+    /// where they are (an intermediate commit's filter takes only the overlay's link).
+    /// </summary>
+    internal static void CheckParentLinksNotFrozen(BlockNode node, BlockNode newNode)
+    {
+        foreach (var edge in node.Parents)
+        {
+            if (edge.Frozen && edge.Parent is BlockNode parent && parent != newNode && !IsAtOrBelow(parent, newNode))
+            {
+                throw BlockException.Invalid($"Cannot change '{edge.Role}' link to '{node.NodeName}'");
+            }
         }
     }
 

@@ -12,12 +12,13 @@ public sealed partial class BlockGraph
     /// QEMU's bdrv_append: <paramref name="top"/> becomes the backing node of
     /// <paramref name="overlay"/>, and every parent of <paramref name="top"/> (exports, other
     /// nodes) now uses <paramref name="overlay"/> instead. The caller holds both nodes drained.
-    /// On a permission conflict nothing has changed.
+    /// On a permission conflict or a frozen parent link nothing has changed.
     /// </summary>
     public void AppendOverlay(BlockNode overlay, BlockNode top)
     {
         var backingImage = overlay.Driver as IBackingLink
             ?? throw new InvalidOperationException($"Node '{overlay.NodeName}' cannot have a backing image");
+        CheckParentLinksNotFrozen(top, overlay);
         // An edge whose parent is the overlay or below it stays: moving it would make a loop.
         var moved = top.Parents.Where(e => !(e.Parent is BlockNode parent && IsAtOrBelow(parent, overlay))).ToList();
         var backing = Link(overlay, top, "backing", BlockPermissions.None, BlockPermissions.All);

@@ -20,7 +20,8 @@ namespace BlockDaemon.Jobs.Commit;
 /// the chain as it is with base up to date.</item>
 /// </list>
 /// An intermediate commit puts a commit_top filter between the image above top and top for the
-/// job's life, as qsd does (active commit's mirror_top is the mirror's business).
+/// job's life, as qsd does (active commit's mirror_top is the mirror's business). The chain links
+/// from that filter (or mirror_top) down to base are frozen until the job's prepare or end.
 /// </summary>
 public sealed class CommitJob : BlockJob
 {
@@ -32,6 +33,7 @@ public sealed class CommitJob : BlockJob
     private BlockChild? _base;
     private LiveCopy? _live;
     private bool _pivoted;
+    private IReadOnlyList<BlockChild>? _frozen;
 
     public CommitJob(BlockGraph graph, IBlockJobEvents events, OnErrorPolicy onError, BlockNode device, BlockNode top, BlockNode baseNode, string? backingFile,
         BlockNode? activeFilter = null)
@@ -112,6 +114,18 @@ public sealed class CommitJob : BlockJob
         options.Set("read-only", true);
         var overlay = Overlay!;
         Filter = await Graph.InsertFilterAsync(options, Top, "backing", moves: e => e.Parent == overlay && e.Role == "backing").ConfigureAwait(false);
+        // commit_start: the chain from the filter down to base stays as it is for the job's life.
+        _frozen = BlockGraph.FreezeChainChecked(Filter, Base);
+    }
+
+    // Before the job's own graph change (commit_prepare, mirror_exit_common) or its end.
+    private void UnfreezeChain()
+    {
+        if (_frozen is { } links)
+        {
+            _frozen = null;
+            BlockGraph.Unfreeze(links);
+        }
     }
 
     private async ValueTask RemoveFilterAsync()
@@ -161,6 +175,8 @@ public sealed class CommitJob : BlockJob
                     BlockPermissions.ConsistentRead | BlockPermissions.Write | BlockPermissions.WriteUnchanged, jobChild: true);
                 Block(ActiveFilter);
             }
+            // mirror_start_job with base as target: mirror_top's chain down to base is frozen.
+            _frozen = BlockGraph.FreezeChainChecked(ActiveFilter ?? Top, Base);
             _live = new LiveCopy(this, Top, _top, _base, Granularity, Chunks, filter: ActiveFilter);
             _live.Track();
         }
@@ -203,6 +219,7 @@ public sealed class CommitJob : BlockJob
 
     public override async ValueTask PrepareAsync(Job job)
     {
+        UnfreezeChain();
         if (IsActive)
         {
             // Complete and a soft cancel both leave base in sync; only complete moves top's users over.
@@ -236,6 +253,7 @@ public sealed class CommitJob : BlockJob
     public override async ValueTask CleanAsync(Job job)
     {
         _live?.Untrack();
+        UnfreezeChain();
         await base.CleanAsync(job).ConfigureAwait(false);
         await RemoveFilterAsync().ConfigureAwait(false);
         if (ActiveFilter is not null && Graph.FindNode(ActiveFilter.NodeName) == ActiveFilter)

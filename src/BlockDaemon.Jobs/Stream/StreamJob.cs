@@ -24,7 +24,6 @@ public sealed class StreamJob : BlockJob
     private BlockChild? _top;
     private BlockChild? _source;
     private bool _restoreReadOnly;
-    private IReadOnlyList<BlockChild>? _frozen;
 
     // stream_start's basic_flags: what the job lets others do with the nodes it reads.
     private const BlockPermissions Unchanged = BlockPermissions.ConsistentRead | BlockPermissions.WriteUnchanged;
@@ -58,12 +57,12 @@ public sealed class StreamJob : BlockJob
     /// stream_start's bdrv_insert_node: the copy-on-read filter goes above <see cref="Top"/>, named
     /// <paramref name="filterNodeName"/> or automatically (implicit), and takes over every parent
     /// of <see cref="Top"/> but the job's own: users, and the backing link of an image above, so
-    /// that image's reads copy into <see cref="Top"/> too. The chain from <see cref="Top"/> down to
-    /// the bottom is frozen first (bdrv_freeze_backing_chain), until the filter leaves.
+    /// that image's reads copy into <see cref="Top"/> too. The filter's bottom freezes the chain
+    /// from <see cref="Top"/> down to the bottom until the filter leaves (qsd 7.2's stream leaves
+    /// that hold to its copy-on-read filter, so a stretch another holder froze is refused there).
     /// </summary>
     public async ValueTask InsertFilterAsync(string? filterNodeName)
     {
-        _frozen = BlockGraph.FreezeChain(Top, BottomOf(Top, Base));
         var options = new OptionDict();
         options.Set("driver", "copy-on-read");
         if (filterNodeName is not null)
@@ -72,7 +71,8 @@ public sealed class StreamJob : BlockJob
         }
         options.Set("file", Top.NodeName);
         options.Set("bottom", BottomOf(Top, Base).NodeName);
-        Filter = await Graph.InsertFilterAsync(options, Top, moves: e => e.Parent is BlockNode or BlockUser { IsJobChild: false }).ConfigureAwait(false);
+        Filter = await Graph.InsertFilterAsync(options, Top, moves: e => e.Parent is BlockNode or BlockUser { IsJobChild: false },
+            openErrorPrefix: "Could not create node: ").ConfigureAwait(false);
         ((CopyOnReadDriver)Filter.Driver).WriteBehind = true;
     }
 
@@ -84,11 +84,6 @@ public sealed class StreamJob : BlockJob
             await Graph.RemoveFilterAsync(filter).ConfigureAwait(false);
         }
         Filter = null;
-        if (_frozen is { } links)
-        {
-            _frozen = null;
-            BlockGraph.Unfreeze(links);
-        }
     }
 
     public override JobType Type => JobType.Stream;

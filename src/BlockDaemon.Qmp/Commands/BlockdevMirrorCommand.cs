@@ -58,6 +58,12 @@ public static class BlockdevMirrorCommand
     {
         bs.CheckNotBlocked();
         target.CheckNotBlocked();
+        // bdrv_backing_attach's op blocker: a backing node is no mirror target (only an active
+        // commit mirrors onto one, and freezes the chain down to it).
+        if (target.BackingOverlay is { } overlay)
+        {
+            throw QmpException.Generic($"Node '{target.NodeName}' is busy: node is used as backing hd of '{overlay.NodeName}'");
+        }
         // qmp_blockdev_mirror: a blockdev-mirror with sync=full treats the target as holding
         // garbage (decided before sync=top without a backing file turns into full).
         bool zeroTarget = drive?.ZeroTarget ?? request.Sync == "full";

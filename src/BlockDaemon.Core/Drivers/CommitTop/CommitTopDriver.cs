@@ -11,7 +11,7 @@ namespace BlockDaemon.Core.Drivers.CommitTop;
 /// backing chain (an <see cref="IBackingLink"/> whose link is its child) with nothing allocated
 /// of its own, so chain walks go through it to top.
 /// </summary>
-public sealed class CommitTopDriver : IBlockDriver, IFilterDriver, IBackingLink
+public sealed class CommitTopDriver : IBlockDriver, IFilterDriver, IBackingLink, INeverFrozen
 {
     private BlockChild? _backing;
 

@@ -24,11 +24,11 @@ public sealed class CopyOnReadDriver : IBlockDriver, IFilterDriver
         _file = file;
         Bottom = bottom;
         // cor_open: with a bottom, the filter relies on the chain from itself down to the bottom
-        // staying as it is, so those links are frozen until it closes.
+        // staying as it is, so those links are frozen until it closes; a stretch another holder
+        // froze, or one running through a job's filter, is refused.
         if (bottom is not null && (bottom == file.Node || BlockGraph.IsInChain(file.Node, bottom)))
         {
-            file.FrozenCount++;
-            _frozen = [file, .. BlockGraph.FreezeChain(file.Node, bottom)];
+            _frozen = BlockGraph.FreezeLinks([file, .. BlockGraph.ChainLinks(file.Node, bottom)]);
         }
         var limits = file.Node.Driver.Limits;
         Limits = new DriverLimits

@@ -22,6 +22,10 @@ public sealed class CopyOnReadDriverFactory : IBlockDriverFactory
         {
             bottom = context.Node.Graph.FindNode(bottomName)
                 ?? throw new BlockException(BlockErrorKind.NotFound, $"Bottom node '{bottomName}' not found");
+            if (bottom.Driver is IFilterDriver)
+            {
+                throw BlockException.Invalid($"Bottom node '{bottomName}' is a filter");
+            }
         }
         return new CopyOnReadDriver(file, bottom);
     }

@@ -11,7 +11,7 @@ namespace BlockDaemon.Core.Drivers.MirrorTop;
 /// them); in write-blocking mode the job attaches <see cref="IMirrorTopWrites"/> and each write
 /// also reaches the target before it completes. Only a job inserts it: it has no QMP driver name.
 /// </summary>
-public sealed class MirrorTopDriver : IBlockDriver, IFilterDriver
+public sealed class MirrorTopDriver : IBlockDriver, IFilterDriver, INeverFrozen
 {
     private readonly BlockChild _backing;
     private volatile IMirrorTopWrites? _active;
