@@ -49,7 +49,7 @@ public sealed partial class BlockGraph
             string name = set.GetString("node-name") ?? throw BlockException.Invalid("node-name not specified");
             var node = FindNode(name) ?? throw BlockException.Invalid($"Failed to find node with node-name='{name}'");
             paused.Add(await PauseJobsAsync(JobsAboveSubtree(node)).ConfigureAwait(false));
-            QueueReopen(queue, node, set, inheritFrom: null, keepOld: false);
+            QueueReopen(queue, node, set, parent: null, keepOld: false);
         }
         var plans = queue.Select(PlanReopen).ToList();
         CheckReadOnlyUsers(plans);

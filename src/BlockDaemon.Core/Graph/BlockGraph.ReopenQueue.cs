@@ -22,7 +22,16 @@ public sealed partial class BlockGraph
         public bool KeepOld { get; set; }
     }
 
-    private static void QueueReopen(List<ReopenEntry> queue, BlockNode node, OptionDict given, NodeOptions? inheritFrom, bool keepOld)
+    // The options a parent passes on (QEMU copies each only where the parent's own options have it).
+    private static readonly string[] InheritedKeys = ["read-only", "auto-read-only", "cache.direct", "cache.no-flush"];
+
+    /// <summary>A parent's new options, and which of the inherited ones its options actually hold.</summary>
+    private sealed record ReopenParent(NodeOptions Common, HashSet<string> Present);
+
+    private static bool HasOption(OptionDict options, string key) =>
+        key.StartsWith("cache.", StringComparison.Ordinal) ? options.GetDict("cache")?.Contains(key["cache.".Length..]) == true : options.Contains(key);
+
+    private static void QueueReopen(List<ReopenEntry> queue, BlockNode node, OptionDict given, ReopenParent? parent, bool keepOld)
     {
         var entry = queue.Find(e => e.Node == node);
         var explicitOptions = given.Clone();
@@ -42,8 +51,19 @@ public sealed partial class BlockGraph
             queue.Add(entry);
         }
         entry.Explicit = explicitOptions;
-        entry.InheritFrom = inheritFrom;
         entry.KeepOld = keepOld;
+        // A child keeps its current value of what the parent does not pass on; a child given
+        // anew starts from the defaults, as when it was opened.
+        var basis = keepOld ? node.Common : parent?.Common;
+        entry.InheritFrom = parent is null ? null : basis! with
+        {
+            ReadOnly = parent.Present.Contains("read-only") ? parent.Common.ReadOnly : keepOld && basis!.ReadOnly,
+            AutoReadOnly = parent.Present.Contains("auto-read-only") ? parent.Common.AutoReadOnly : keepOld && basis!.AutoReadOnly,
+            CacheDirect = parent.Present.Contains("cache.direct") ? parent.Common.CacheDirect : keepOld && basis!.CacheDirect,
+            CacheNoFlush = parent.Present.Contains("cache.no-flush") ? parent.Common.CacheNoFlush : keepOld && basis!.CacheNoFlush,
+        };
+        // A child staying where it is has all its options at hand; others only what was given or passed on.
+        var present = InheritedKeys.Where(k => keepOld || HasOption(explicitOptions, k) || parent?.Present.Contains(k) == true).ToHashSet();
 
         var children = node.Children.Where(node.PassesOptionsTo).ToList();
         if (children.Count == 0)
@@ -54,29 +74,30 @@ public sealed partial class BlockGraph
         NodeOptions common;
         try
         {
-            common = NodeOptions.Parse(explicitOptions, inheritFrom, reopen: true).Common;
+            common = NodeOptions.Parse(explicitOptions, entry.InheritFrom, reopen: true).Common;
         }
         catch (Errors.BlockException)
         {
             return;
         }
+        var passedOn = new ReopenParent(common, present);
         foreach (var edge in children)
         {
             if (!explicitOptions.TryGet(edge.Role, out var reference))
             {
                 if (keepOld)
                 {
-                    QueueReopen(queue, edge.Node, new OptionDict(), common, keepOld: true);
+                    QueueReopen(queue, edge.Node, new OptionDict(), passedOn, keepOld: true);
                 }
                 continue;
             }
             switch (reference)
             {
                 case string name when name == edge.Node.NodeName:
-                    QueueReopen(queue, edge.Node, new OptionDict(), common, keepOld: true);
+                    QueueReopen(queue, edge.Node, new OptionDict(), passedOn, keepOld: true);
                     break;
                 case OptionDict inline:
-                    QueueReopen(queue, edge.Node, inline, common, keepOld: false);
+                    QueueReopen(queue, edge.Node, inline, passedOn, keepOld: false);
                     break;
             }
         }
