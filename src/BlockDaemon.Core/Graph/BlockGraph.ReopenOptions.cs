@@ -51,7 +51,11 @@ public sealed partial class BlockGraph
             paused.Add(await PauseJobsAsync(JobsAboveSubtree(node)).ConfigureAwait(false));
             QueueReopen(queue, node, set, parent: null, keepOld: false);
         }
-        var plans = queue.Select(PlanReopen).ToList();
+        var plans = new List<ReopenPlan>();
+        foreach (var entry in queue)
+        {
+            plans.Add(PlanReopen(entry, plans));
+        }
         CheckReadOnlyUsers(plans);
 
         var undo = new Stack<Func<ValueTask>>();
@@ -111,7 +115,7 @@ public sealed partial class BlockGraph
 
     // bdrv_reopen_prepare's order: common options, reopen support, options left out, backing,
     // file, then every other option must be as it was.
-    private ReopenPlan PlanReopen(ReopenEntry entry)
+    private ReopenPlan PlanReopen(ReopenEntry entry, IReadOnlyList<ReopenPlan> planned)
     {
         var node = entry.Node;
         var (common, driverOptions) = NodeOptions.Parse(entry.Explicit, entry.InheritFrom, reopen: true);
@@ -132,7 +136,7 @@ public sealed partial class BlockGraph
                 }
             }
         }
-        var (changeBacking, backing) = entry.KeepOld ? (false, BackingOf(node)) : PlanBacking(node, driverOptions, "");
+        var (changeBacking, backing) = entry.KeepOld ? (false, BackingOf(node)) : PlanBacking(node, driverOptions, "", planned);
         var plan = new ReopenPlan(node, common, changeBacking, backing, entry.Explicit);
 
         foreach (var edge in node.Children.Where(c => c.Role != "backing"))
@@ -147,7 +151,7 @@ public sealed partial class BlockGraph
                     var target = FindNode(reference) ?? throw BlockException.Invalid($"Cannot find device='' nor node-name='{reference}'");
                     if (target != edge.Node)
                     {
-                        PlanChildChange(plan, edge, target);
+                        PlanChildChange(plan, edge, target, [.. planned, plan]);
                     }
                     break;
                 case OptionDict inline when !node.PassesOptionsTo(edge):
@@ -195,12 +199,13 @@ public sealed partial class BlockGraph
         return plan;
     }
 
-    private (bool Change, BlockNode? Backing) PlanBacking(BlockNode node, OptionDict driverOptions, string prefix)
+    private (bool Change, BlockNode? Backing) PlanBacking(BlockNode node, OptionDict driverOptions, string prefix, IReadOnlyList<ReopenPlan> planned)
     {
         var current = BackingOf(node);
         if (!driverOptions.TryGet("backing", out var given))
         {
-            if (current is not null)
+            // Also once detached: the image still names a backing file that "omitted" would open.
+            if (current is not null || (node.Driver as IImageInfoSource)?.GetImageInfo().BackingFileName is { Length: > 0 })
             {
                 throw BlockException.Invalid($"backing is missing for '{node.NodeName}'");
             }
@@ -221,13 +226,13 @@ public sealed partial class BlockGraph
                 return (true, null);
             case string reference:
                 var target = FindNode(reference) ?? throw BlockException.Invalid($"Cannot find device='' nor node-name='{reference}'");
+                if (WouldCreateCycle(node, target, planned))
+                {
+                    throw BlockException.Invalid($"Making '{target.NodeName}' a backing child of '{node.NodeName}' would create a cycle");
+                }
                 if (target == current)
                 {
                     return (false, current);
-                }
-                if (target == node || IsBelow(target, node))
-                {
-                    throw BlockException.Invalid($"Making '{target.NodeName}' a backing child of '{node.NodeName}' would create a cycle");
                 }
                 // The image under a job's implicit filter counts as the link's node (bdrv_skip_implicit_filters).
                 if (current is not null && SkipImplicitFilters(current) == target)
