@@ -89,6 +89,11 @@ public sealed partial class BlockGraph
             }
             explicitOptions.Remove("backing");
             plan.Node.ExplicitOptions = explicitOptions;
+            if (!queue.First(e => e.Node == plan.Node).KeepOld)
+            {
+                // What the next reopen may not leave out is what this one gave.
+                plan.Node.ReopenedOptionKeys = [.. plan.Explicit.Keys];
+            }
         }
         await CloseDroppedChildrenAsync(plans, ct).ConfigureAwait(false);
     }
@@ -113,6 +118,13 @@ public sealed partial class BlockGraph
         ["file"] = ["x-check-cache-dropped"],
     };
 
+    // Options a driver's reopen takes whatever their value: the file driver's page cache hints,
+    // which matter only when an image is handed over (inactivated), which blockd never does.
+    private static readonly Dictionary<string, string[]> OptionsTakenByReopen = new(StringComparer.Ordinal)
+    {
+        ["file"] = ["drop-cache", "x-check-cache-dropped"],
+    };
+
     // bdrv_reopen_prepare's order: common options, reopen support, options left out, backing,
     // file, then every other option must be as it was.
     private ReopenPlan PlanReopen(ReopenEntry entry, IReadOnlyList<ReopenPlan> planned)
@@ -127,7 +139,7 @@ public sealed partial class BlockGraph
         if (!entry.KeepOld)
         {
             var mutable = MutableDriverOptions.GetValueOrDefault(node.DriverName) ?? [];
-            foreach (var key in node.FullOptions.Keys)
+            foreach (var key in node.ReopenedOptionKeys ?? node.FullOptions.Keys)
             {
                 if (!entry.Explicit.Contains(key) && !ResettableCommonKeys.Contains(key) && !mutable.Contains(key)
                     && !childRoles.Contains(key) && key != "backing")
@@ -168,7 +180,9 @@ public sealed partial class BlockGraph
         {
             throw CannotChange("node-name");
         }
-        if (common.ForceShare != node.Common.ForceShare)
+        // qsd compares force-share as given (a boolean) with what it stored from its own parsing
+        // (a string), so a set that mentions it always differs, whatever the value.
+        if (entry.KeepOld ? common.ForceShare != node.Common.ForceShare : entry.Explicit.Contains("force-share"))
         {
             throw CannotChange("force-share");
         }
@@ -182,7 +196,7 @@ public sealed partial class BlockGraph
 
         // Driver options: none can change at run time, so any difference from the open is refused.
         var before = node.FullOptions.Clone();
-        foreach (var key in CommonKeys.Concat(childRoles).Append("backing"))
+        foreach (var key in CommonKeys.Concat(childRoles).Append("backing").Concat(OptionsTakenByReopen.GetValueOrDefault(node.DriverName) ?? []))
         {
             before.Remove(key);
             driverOptions.Remove(key);
@@ -244,6 +258,9 @@ public sealed partial class BlockGraph
                     CheckBackingReplaceable(node, current);
                 }
                 return (true, target);
+            case OptionDict when (node.Driver as IBackingLink)?.Backing is { } edge && node.PassesOptionsTo(edge):
+                // The backing the node opened itself is reopened with these options (queued with it).
+                return (false, current);
             case OptionDict inline:
                 // A new node cannot be created by a reopen (QEMU refuses the same way).
                 throw CannotChange(prefix + "backing." + (inline.Contains("driver") ? "driver" : inline.Keys.FirstOrDefault() ?? "driver"));

@@ -57,7 +57,8 @@ public sealed partial class BlockGraph
         var basis = keepOld ? node.Common : parent?.Common;
         entry.InheritFrom = parent is null ? null : basis! with
         {
-            ReadOnly = parent.Present.Contains("read-only") ? parent.Common.ReadOnly : keepOld && basis!.ReadOnly,
+            // The mode the node is in now: a job may have switched it since it was opened.
+            ReadOnly = parent.Present.Contains("read-only") ? parent.Common.ReadOnly : keepOld && node.ReadOnly,
             AutoReadOnly = parent.Present.Contains("auto-read-only") ? parent.Common.AutoReadOnly : keepOld && basis!.AutoReadOnly,
             CacheDirect = parent.Present.Contains("cache.direct") ? parent.Common.CacheDirect : keepOld && basis!.CacheDirect,
             CacheNoFlush = parent.Present.Contains("cache.no-flush") ? parent.Common.CacheNoFlush : keepOld && basis!.CacheNoFlush,
@@ -83,6 +84,19 @@ public sealed partial class BlockGraph
         var passedOn = new ReopenParent(common, present);
         foreach (var edge in children)
         {
+            if (edge.Role == "backing")
+            {
+                // Backing files are read-only unless their own options say otherwise. A backing
+                // named by its node name stays as it is: blockd's jobs change a backing's mode
+                // without recording it as the node's own option, which qsd's would keep.
+                if (explicitOptions.TryGet("backing", out var backingReference) && backingReference is OptionDict backingOptions)
+                {
+                    var backingParent = new ReopenParent(common with { ReadOnly = true, AutoReadOnly = false },
+                        [.. present, "read-only", "auto-read-only"]);
+                    QueueReopen(queue, edge.Node, backingOptions, backingParent, keepOld: false);
+                }
+                continue;
+            }
             if (!explicitOptions.TryGet(edge.Role, out var reference))
             {
                 if (keepOld)

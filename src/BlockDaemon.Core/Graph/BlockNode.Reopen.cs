@@ -30,10 +30,20 @@ public sealed partial class BlockNode
         internal set => _reopenedExplicit = value;
     }
 
+    /// <summary>The options the last blockdev-reopen that named this node gave it (null: none yet, those it was opened with).</summary>
+    internal IReadOnlyList<string>? ReopenedOptionKeys { get; set; }
+
     /// <summary>
     /// This node's <paramref name="edge"/> leads to a child it created from inline options and
     /// passes its options on to (QEMU's inherits_from): only such a child is reopened with it.
     /// </summary>
-    internal bool PassesOptionsTo(BlockChild edge) =>
-        edge.Role != "backing" && FullOptions.TryGet(edge.Role, out var given) && given is OptionDict;
+    internal bool PassesOptionsTo(BlockChild edge)
+    {
+        if (!FullOptions.TryGet(edge.Role, out var given))
+        {
+            // A backing file the image named, opened with the node (not one a job or snapshot put there).
+            return edge.Role == "backing" && !edge.Node.MonitorOwned && !edge.Node.ImplicitFilter;
+        }
+        return given is OptionDict;
+    }
 }
