@@ -84,6 +84,27 @@ public sealed partial class BlockGraph
             node.ReadOnly = false;
             throw;
         }
+        // The inline children that take their mode from the node follow it (its file).
+        var children = ReadOnlyTargets(node, true).Skip(1).Where(c => !c.ReadOnly).ToList();
+        var changed = new List<BlockNode>();
+        try
+        {
+            foreach (var child in children)
+            {
+                await SwitchAsync(child, true, ct).ConfigureAwait(false);
+                changed.Add(child);
+            }
+            PermissionUpdate.Refresh([node]);
+        }
+        catch (BlockException)
+        {
+            for (int i = changed.Count - 1; i >= 0; i--)
+            {
+                await SwitchAsync(changed[i], false, ct).ConfigureAwait(false);
+            }
+            PermissionUpdate.Refresh([node]);
+            throw;
+        }
     }
 
     /// <summary>Closes a node that no parent uses, owned by the monitor or not (an overlay being undone).</summary>

@@ -8,10 +8,10 @@ namespace BlockDaemon.Core.Graph;
 // export writes through.
 public sealed partial class BlockGraph
 {
-    private static void PlanChildChange(ReopenPlan plan, BlockChild edge, BlockNode target)
+    private static void PlanChildChange(ReopenPlan plan, BlockChild edge, BlockNode target, IReadOnlyList<ReopenPlan> planned)
     {
         var node = plan.Node;
-        if (target == node || IsBelow(target, node))
+        if (WouldCreateCycle(node, target, planned))
         {
             throw BlockException.Invalid($"Making '{target.NodeName}' a {edge.Role} child of '{node.NodeName}' would create a cycle");
         }

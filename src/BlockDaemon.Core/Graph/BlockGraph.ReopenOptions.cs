@@ -13,8 +13,10 @@ public sealed partial class BlockGraph
     /// blockdev-reopen: each option set describes an existing node as it should be from now on;
     /// what a set leaves out goes back to its default. Changeable: read-only, auto-read-only,
     /// discard, detect-zeroes, the backing link and which existing node another child (file)
-    /// is; a child given inline is reopened with its options. Everything is checked before anything changes; a failure while applying undoes
-    /// the steps already taken (a node that dropped out of a chain and was closed stays closed).
+    /// is; a child the node created inline is reopened with it (and inherits its read-only), one
+    /// added on its own is not. Every node is checked before anything changes, in qsd's order; a
+    /// failure while applying undoes the steps already taken (a node that dropped out of a chain
+    /// and was closed stays closed).
     /// </summary>
     public async ValueTask ReopenAsync(IReadOnlyList<OptionDict> optionSets, CancellationToken ct = default)
     {
@@ -41,34 +43,30 @@ public sealed partial class BlockGraph
             // qsd 7.2 aborts here; an empty list simply has nothing to do, but is surely a mistake.
             throw BlockException.Invalid("blockdev-reopen needs at least one set of node options");
         }
-        var plans = new List<ReopenPlan>();
+        var queue = new List<ReopenEntry>();
         foreach (var set in optionSets)
         {
             string name = set.GetString("node-name") ?? throw BlockException.Invalid("node-name not specified");
             var node = FindNode(name) ?? throw BlockException.Invalid($"Failed to find node with node-name='{name}'");
             paused.Add(await PauseJobsAsync(JobsAboveSubtree(node)).ConfigureAwait(false));
-            PlanReopen(node, set, inheritFrom: null, prefix: "", plans);
+            QueueReopen(queue, node, set, parent: null, keepOld: false);
         }
-        var seen = new HashSet<BlockNode>();
-        foreach (var plan in plans)
+        var plans = new List<ReopenPlan>();
+        foreach (var entry in queue)
         {
-            if (!seen.Add(plan.Node))
-            {
-                throw BlockException.Invalid($"Node '{plan.Node.NodeName}' is given more than once in one reopen");
-            }
+            plans.Add(PlanReopen(entry, plans));
         }
+        CheckReadOnlyUsers(plans);
+
         var undo = new Stack<Func<ValueTask>>();
         try
         {
             // Backing links last: dropping one may close a node, the one step that cannot be undone.
-            foreach (var plan in plans)
-            {
-                await ApplyOptionsAsync(plan, undo, ct).ConfigureAwait(false);
-            }
             foreach (var plan in plans.Where(p => p.ChildChanges.Count > 0))
             {
                 await ApplyChildChangesAsync(plan, undo, ct).ConfigureAwait(false);
             }
+            await ApplyReadOnlyAsync(plans, undo, ct).ConfigureAwait(false);
             foreach (var plan in plans.Where(p => p.ChangeBacking))
             {
                 await ApplyBackingAsync(plan, undo, ct).ConfigureAwait(false);
@@ -82,10 +80,25 @@ public sealed partial class BlockGraph
             }
             throw;
         }
+        foreach (var plan in plans)
+        {
+            var explicitOptions = plan.Explicit.Clone();
+            foreach (var edge in plan.Node.Children)
+            {
+                explicitOptions.Remove(edge.Role);
+            }
+            explicitOptions.Remove("backing");
+            plan.Node.ExplicitOptions = explicitOptions;
+            if (!queue.First(e => e.Node == plan.Node).KeepOld)
+            {
+                // What the next reopen may not leave out is what this one gave.
+                plan.Node.ReopenedOptionKeys = [.. plan.Explicit.Keys];
+            }
+        }
         await CloseDroppedChildrenAsync(plans, ct).ConfigureAwait(false);
     }
 
-    private sealed record ReopenPlan(BlockNode Node, NodeOptions Common, bool ChangeBacking, BlockNode? Backing)
+    private sealed record ReopenPlan(BlockNode Node, NodeOptions Common, bool ChangeBacking, BlockNode? Backing, OptionDict Explicit)
     {
         /// <summary>Children other than backing that the reopen points at another existing node.</summary>
         public List<(BlockChild Edge, BlockNode To)> ChildChanges { get; } = [];
@@ -93,44 +106,51 @@ public sealed partial class BlockGraph
         public List<BlockNode> DroppedChildren { get; } = [];
     }
 
-    private void PlanReopen(BlockNode node, OptionDict set, NodeOptions? inheritFrom, string prefix, List<ReopenPlan> plans)
-    {
-        var (common, driverOptions) = NodeOptions.Parse(set, inheritFrom);
-        if (common.Driver != node.Common.Driver)
-        {
-            throw CannotChange(prefix + "driver");
-        }
-        if (prefix.Length > 0 && common.NodeName is { } childName && childName != node.NodeName)
-        {
-            throw CannotChange(prefix + "node-name");
-        }
-        if (common.ForceShare != node.Common.ForceShare)
-        {
-            throw CannotChange(prefix + "force-share");
-        }
-        // The file descriptor's mode is fixed at open; switching O_DIRECT would mean a new open.
-        if (common.CacheDirect != node.Common.CacheDirect)
-        {
-            throw CannotChange(prefix + "cache.direct");
-        }
-        if (common.CacheNoFlush != node.Common.CacheNoFlush)
-        {
-            throw CannotChange(prefix + "cache.no-flush");
-        }
-        if (common.DetectZeroes == DetectZeroes.Unmap && !common.DiscardUnmap)
-        {
-            throw BlockException.Invalid("setting detect-zeroes to unmap is not allowed without setting discard operation to unmap");
-        }
+    // Options the driver cannot take back to their defaults may not be left out (qsd's
+    // bdrv_reset_options_allowed); the common ones and those each driver can change may.
+    private static readonly string[] ResettableCommonKeys = ["node-name", "discard", "cache", "read-only", "auto-read-only", "detect-zeroes"];
 
+    private static readonly Dictionary<string, string[]> MutableDriverOptions = new(StringComparer.Ordinal)
+    {
+        ["qcow2"] = ["lazy-refcounts", "pass-discard-request", "pass-discard-snapshot", "pass-discard-other", "overlap-check",
+            "cache-size", "l2-cache-size", "l2-cache-entry-size", "refcount-cache-size", "cache-clean-interval"],
+        ["raw"] = ["offset", "size"],
+        ["file"] = ["x-check-cache-dropped"],
+    };
+
+    // Options a driver's reopen takes whatever their value: the file driver's page cache hints,
+    // which matter only when an image is handed over (inactivated), which blockd never does.
+    private static readonly Dictionary<string, string[]> OptionsTakenByReopen = new(StringComparer.Ordinal)
+    {
+        ["file"] = ["drop-cache", "x-check-cache-dropped"],
+    };
+
+    // bdrv_reopen_prepare's order: common options, reopen support, options left out, backing,
+    // file, then every other option must be as it was.
+    private ReopenPlan PlanReopen(ReopenEntry entry, IReadOnlyList<ReopenPlan> planned)
+    {
+        var node = entry.Node;
+        var (common, driverOptions) = NodeOptions.Parse(entry.Explicit, entry.InheritFrom, reopen: true);
         if (!node.Driver.SupportsReopen)
         {
             throw BlockException.Invalid($"Block format '{node.DriverName}' used by node '{node.NodeName}' does not support reopening files");
         }
-        var (changeBacking, backing) = PlanBacking(node, driverOptions, prefix);
-        var plan = new ReopenPlan(node, common, changeBacking, backing);
-        plans.Add(plan);
-
         var childRoles = node.Children.Select(c => c.Role).Where(r => r != "backing").ToHashSet();
+        if (!entry.KeepOld)
+        {
+            var mutable = MutableDriverOptions.GetValueOrDefault(node.DriverName) ?? [];
+            foreach (var key in node.ReopenedOptionKeys ?? node.FullOptions.Keys)
+            {
+                if (!entry.Explicit.Contains(key) && !ResettableCommonKeys.Contains(key) && !mutable.Contains(key)
+                    && !childRoles.Contains(key) && key != "backing")
+                {
+                    throw BlockException.Invalid($"Option '{key}' cannot be reset to its default value");
+                }
+            }
+        }
+        var (changeBacking, backing) = entry.KeepOld ? (false, BackingOf(node)) : PlanBacking(node, driverOptions, "", planned);
+        var plan = new ReopenPlan(node, common, changeBacking, backing, entry.Explicit);
+
         foreach (var edge in node.Children.Where(c => c.Role != "backing"))
         {
             if (!driverOptions.TryGet(edge.Role, out var given))
@@ -143,18 +163,40 @@ public sealed partial class BlockGraph
                     var target = FindNode(reference) ?? throw BlockException.Invalid($"Cannot find device='' nor node-name='{reference}'");
                     if (target != edge.Node)
                     {
-                        PlanChildChange(plan, edge, target);
+                        PlanChildChange(plan, edge, target, [.. planned, plan]);
                     }
                     break;
-                case OptionDict inline:
-                    PlanReopen(edge.Node, inline, common, prefix + edge.Role + ".", plans);
-                    break;
+                case OptionDict inline when !node.PassesOptionsTo(edge):
+                    // Options for a node added on its own stay with the parent, which cannot take them.
+                    throw CannotChange(edge.Role + "." + (inline.Contains("driver") ? "driver" : inline.Keys.FirstOrDefault() ?? "driver"));
             }
+        }
+
+        if (common.Driver != node.Common.Driver)
+        {
+            throw CannotChange("driver");
+        }
+        if (common.NodeName is { } givenName && givenName != node.NodeName)
+        {
+            throw CannotChange("node-name");
+        }
+        // qsd compares force-share as given (a boolean) with what it stored from its own parsing
+        // (a string), so a set that mentions it always differs, whatever the value.
+        if (entry.KeepOld ? common.ForceShare != node.Common.ForceShare : entry.Explicit.Contains("force-share"))
+        {
+            throw CannotChange("force-share");
+        }
+        // A file node's descriptor mode and request alignment are fixed at open; switching
+        // O_DIRECT would mean a new open. Elsewhere cache.direct is only reported, and
+        // cache.no-flush is read by the block layer at every flush, so both may change.
+        if (common.CacheDirect != node.Common.CacheDirect && node.Driver is Drivers.File.FileDriver)
+        {
+            throw CannotChange("cache.direct");
         }
 
         // Driver options: none can change at run time, so any difference from the open is refused.
         var before = node.FullOptions.Clone();
-        foreach (var key in CommonKeys.Concat(childRoles).Append("backing"))
+        foreach (var key in CommonKeys.Concat(childRoles).Append("backing").Concat(OptionsTakenByReopen.GetValueOrDefault(node.DriverName) ?? []))
         {
             before.Remove(key);
             driverOptions.Remove(key);
@@ -165,17 +207,19 @@ public sealed partial class BlockGraph
             driverOptions.TryGet(key, out var now);
             if (!SameOptionValue(old, now))
             {
-                throw CannotChange(prefix + key);
+                throw CannotChange(key);
             }
         }
+        return plan;
     }
 
-    private (bool Change, BlockNode? Backing) PlanBacking(BlockNode node, OptionDict driverOptions, string prefix)
+    private (bool Change, BlockNode? Backing) PlanBacking(BlockNode node, OptionDict driverOptions, string prefix, IReadOnlyList<ReopenPlan> planned)
     {
         var current = BackingOf(node);
         if (!driverOptions.TryGet("backing", out var given))
         {
-            if (current is not null)
+            // Also once detached: the image still names a backing file that "omitted" would open.
+            if (current is not null || (node.Driver as IImageInfoSource)?.GetImageInfo().BackingFileName is { Length: > 0 })
             {
                 throw BlockException.Invalid($"backing is missing for '{node.NodeName}'");
             }
@@ -196,13 +240,13 @@ public sealed partial class BlockGraph
                 return (true, null);
             case string reference:
                 var target = FindNode(reference) ?? throw BlockException.Invalid($"Cannot find device='' nor node-name='{reference}'");
+                if (WouldCreateCycle(node, target, planned))
+                {
+                    throw BlockException.Invalid($"Making '{target.NodeName}' a backing child of '{node.NodeName}' would create a cycle");
+                }
                 if (target == current)
                 {
                     return (false, current);
-                }
-                if (target == node || IsBelow(target, node))
-                {
-                    throw BlockException.Invalid($"Making '{target.NodeName}' a backing child of '{node.NodeName}' would create a cycle");
                 }
                 // The image under a job's implicit filter counts as the link's node (bdrv_skip_implicit_filters).
                 if (current is not null && SkipImplicitFilters(current) == target)
@@ -214,6 +258,9 @@ public sealed partial class BlockGraph
                     CheckBackingReplaceable(node, current);
                 }
                 return (true, target);
+            case OptionDict when (node.Driver as IBackingLink)?.Backing is { } edge && node.PassesOptionsTo(edge):
+                // The backing the node opened itself is reopened with these options (queued with it).
+                return (false, current);
             case OptionDict inline:
                 // A new node cannot be created by a reopen (QEMU refuses the same way).
                 throw CannotChange(prefix + "backing." + (inline.Contains("driver") ? "driver" : inline.Keys.FirstOrDefault() ?? "driver"));
@@ -239,28 +286,6 @@ public sealed partial class BlockGraph
             node = below;
         }
         return node;
-    }
-
-    private async ValueTask ApplyOptionsAsync(ReopenPlan plan, Stack<Func<ValueTask>> undo, CancellationToken ct)
-    {
-        var node = plan.Node;
-        if (plan.Common.ReadOnly != node.ReadOnly)
-        {
-            if (plan.Common.ReadOnly && (node.CumulativePerm & (BlockPermissions.Write | BlockPermissions.WriteUnchanged)) != 0)
-            {
-                throw new BlockException(BlockErrorKind.ReadOnly, $"Read-only block node '{node.NodeName}' cannot support read-write users");
-            }
-            bool wasReadOnly = node.ReadOnly;
-            await SetReadOnlyAsync(node, plan.Common.ReadOnly, ct).ConfigureAwait(false);
-            undo.Push(() => SetReadOnlyAsync(node, wasReadOnly, CancellationToken.None));
-        }
-        var oldCommon = node.Common;
-        node.Common = plan.Common;
-        undo.Push(() =>
-        {
-            node.Common = oldCommon;
-            return ValueTask.CompletedTask;
-        });
     }
 
     private async ValueTask ApplyBackingAsync(ReopenPlan plan, Stack<Func<ValueTask>> undo, CancellationToken ct)

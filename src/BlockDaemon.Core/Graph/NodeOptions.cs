@@ -19,7 +19,8 @@ public sealed record NodeOptions
     public bool CacheNoFlush { get; init; }
 
     /// <summary>Splits the common members off; what remains in the returned dict belongs to the driver.</summary>
-    public static (NodeOptions Common, OptionDict DriverOptions) Parse(OptionDict options, NodeOptions? inheritFrom)
+    /// <param name="reopen">blockdev-reopen: force-share may not change at all, which the caller checks instead.</param>
+    public static (NodeOptions Common, OptionDict DriverOptions) Parse(OptionDict options, NodeOptions? inheritFrom, bool reopen = false)
     {
         var rest = options.Clone();
         string driver = rest.GetString("driver") ?? throw BlockException.Invalid("Parameter 'driver' is missing");
@@ -45,7 +46,7 @@ public sealed record NodeOptions
         {
             rest.Remove(key);
         }
-        if (common.ForceShare && !common.ReadOnly)
+        if (common.ForceShare && !common.ReadOnly && !reopen)
         {
             throw BlockException.Invalid("force-share=on can only be used with read-only images");
         }

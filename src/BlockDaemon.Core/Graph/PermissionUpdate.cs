@@ -10,7 +10,8 @@ namespace BlockDaemon.Core.Graph;
 /// </summary>
 internal static class PermissionUpdate
 {
-    public static void Refresh(IEnumerable<BlockNode> changed)
+    /// <param name="readOnlyMessage">The refusal for a read-only node that would get a writer, where the caller knows better than the default.</param>
+    public static void Refresh(IEnumerable<BlockNode> changed, Func<BlockNode, string>? readOnlyMessage = null)
     {
         var order = TopologicalOrder(changed);
         var nodeUndo = new List<(BlockNode Node, BlockPermissions Perm, BlockPermissions Shared)>();
@@ -29,7 +30,7 @@ internal static class PermissionUpdate
                 }
                 if (node.ReadOnly && (perm & (BlockPermissions.Write | BlockPermissions.WriteUnchanged)) != 0)
                 {
-                    throw new BlockException(BlockErrorKind.ReadOnly, "Block node is read-only");
+                    throw new BlockException(BlockErrorKind.ReadOnly, readOnlyMessage?.Invoke(node) ?? "Block node is read-only");
                 }
                 nodeUndo.Add((node, node.CumulativePerm, node.CumulativeShared));
                 node.Driver.CheckPermissions(perm, shared);
