@@ -218,6 +218,15 @@ public sealed partial class Qcow2Driver
                         run++;
                     }
                     long to = Math.Min(end, (first + i + run) << _clusterBits);
+                    for (int k = 0; k < run; k++)
+                    {
+                        if (fresh[i + k])
+                        {
+                            // QEMU zeroes the rest of a fresh cluster (handle_alloc_space); the grown
+                            // file reads as zeroes already, so only its statistics learn of it.
+                            _data.CountZeroFillTo(hosts[i + k] + _clusterSize);
+                        }
+                    }
                     _file.RaiseDebugEvent(DebugEvent.WriteAio);
                     await _data.WriteAsync(hosts[i] + (from - clusterStart), data.Slice((int)(from - offset), (int)(to - from)), dataFlags, ct).ConfigureAwait(false);
                     for (int k = 0; k < run; k++)

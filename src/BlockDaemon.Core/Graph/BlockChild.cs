@@ -77,6 +77,13 @@ public sealed class BlockChild
 
     public ValueTask FlushAsync(CancellationToken ct = default) => Node.FlushAsync(ct, this);
 
+    /// <summary>
+    /// For a parent that relies on a range reading as zeroes where QEMU would write zeroes (a
+    /// fresh qcow2 cluster in a file grown ahead): the node's wr_highest_offset then counts the
+    /// range up to <paramref name="end"/> as QEMU's write-zeroes there would.
+    /// </summary>
+    public void CountZeroFillTo(long end) => Node.Statistics.WriteReached(end);
+
     public ValueTask<BlockStatus> BlockStatusAsync(long offset, long length, CancellationToken ct = default) =>
         Node.BlockStatusAsync(offset, length, ct, this);
 

@@ -110,6 +110,8 @@ public sealed partial class BlockNode
             return target;
         }
         using var tracked = request;
+        // QEMU counts the padded request: an unaligned write raises the mark to its alignment block's end.
+        flags = NoteWriteReached(start + span, flags);
         CheckWriteThreshold(offset, data.Length);
         MarkDirtyBitmaps(start, span);
         if (aligned)
@@ -151,6 +153,7 @@ public sealed partial class BlockNode
             return;
         }
         using var tracked = request;
+        flags = NoteWriteReached(offset + length, flags);
         CheckWriteThreshold(offset, length);
         MarkDirtyBitmaps(offset, length);
         // As in qsd, 'discard' gates unmapping only for a parent node's request (a format driver
@@ -459,6 +462,16 @@ public sealed partial class BlockNode
         }
         request.Dispose();
         return via.Node;
+    }
+
+    // Returns the flags the driver gets: CopyOnRead only concerns this node's accounting.
+    private WriteFlags NoteWriteReached(long end, WriteFlags flags)
+    {
+        if ((flags & WriteFlags.CopyOnRead) == 0)
+        {
+            Statistics.WriteReached(end);
+        }
+        return flags & ~WriteFlags.CopyOnRead;
     }
 
     private void CheckWriteThreshold(long offset, long length)

@@ -10,6 +10,7 @@ public sealed class NodeStatistics
     private long _flushOps;
     private long _discardOps;
     private long _failedOps;
+    private long _highestWriteEnd;
 
     public long ReadBytes => Interlocked.Read(ref _readBytes);
     public long WriteBytes => Interlocked.Read(ref _writeBytes);
@@ -18,6 +19,12 @@ public sealed class NodeStatistics
     public long FlushOps => Interlocked.Read(ref _flushOps);
     public long DiscardOps => Interlocked.Read(ref _discardOps);
     public long FailedOps => Interlocked.Read(ref _failedOps);
+
+    /// <summary>
+    /// QEMU's wr_highest_offset: the end of the highest write or write-zeroes this node admitted,
+    /// whether or not the driver then succeeded (bdrv_co_write_req_finish counts both).
+    /// </summary>
+    public long HighestWriteEnd => Interlocked.Read(ref _highestWriteEnd);
 
     internal void Read(long bytes)
     {
@@ -29,6 +36,21 @@ public sealed class NodeStatistics
     {
         Interlocked.Add(ref _writeBytes, bytes);
         Interlocked.Increment(ref _writeOps);
+    }
+
+    internal void WriteReached(long end)
+    {
+        // Usually one read: most writes land below the mark, and sequential ones raise it once each.
+        long seen = Interlocked.Read(ref _highestWriteEnd);
+        while (end > seen)
+        {
+            long before = Interlocked.CompareExchange(ref _highestWriteEnd, end, seen);
+            if (before == seen)
+            {
+                return;
+            }
+            seen = before;
+        }
     }
 
     internal void Flush() => Interlocked.Increment(ref _flushOps);

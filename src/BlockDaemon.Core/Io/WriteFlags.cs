@@ -21,4 +21,10 @@ public enum WriteFlags
     /// durability promise; drivers that cannot do it ignore it.
     /// </summary>
     WriteBehind = 16,
+    /// <summary>
+    /// A copy-on-read fill of the node written to. QEMU hands those straight to the node's
+    /// driver (bdrv_co_do_copy_on_readv), so they do not raise the node's wr_highest_offset; the
+    /// generic path drops the flag before the driver, and the layers below count as usual.
+    /// </summary>
+    CopyOnRead = 32,
 }

@@ -34,6 +34,7 @@ public sealed class CommandRegistry
         DriveBackupCommand.Register(registry);
         ObjectCommands.Register(registry);
         PlanMergeQmpCommand.Register(registry);
+        BlockStatsCommand.Register(registry);
         return registry;
     }
 

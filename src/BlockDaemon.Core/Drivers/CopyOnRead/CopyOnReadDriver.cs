@@ -125,7 +125,7 @@ public sealed class CopyOnReadDriver : IBlockDriver, IFilterDriver
         long start = offset / cluster * cluster;
         long end = Math.Min((offset + buffer.Length + cluster - 1) / cluster * cluster, _file.Length);
         using var held = await _locks.AcquireAsync(start, end - start, exclusive: true, ct).ConfigureAwait(false);
-        var flags = WriteBehind ? WriteFlags.WriteBehind : WriteFlags.None;
+        var flags = WriteFlags.CopyOnRead | (WriteBehind ? WriteFlags.WriteBehind : WriteFlags.None);
         for (long pos = start; pos < end;)
         {
             var status = await _file.BlockStatusAsync(pos, Math.Min(end - pos, MaxCopy), ct).ConfigureAwait(false);
