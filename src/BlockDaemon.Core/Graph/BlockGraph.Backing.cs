@@ -84,4 +84,28 @@ public sealed partial class BlockGraph
 
     /// <summary>The node <see cref="ChainChildOf"/> leads to, or null.</summary>
     public static BlockNode? ChainNextOf(BlockNode node) => ChainChildOf(node)?.Node;
+
+    /// <summary>QEMU's bdrv_skip_filters: the first node at or below <paramref name="node"/> that is not a filter.</summary>
+    public static BlockNode SkipFilters(BlockNode node)
+    {
+        while (node.Driver is IFilterDriver { FilteredChild: { } child })
+        {
+            node = child.Node;
+        }
+        return node;
+    }
+
+    /// <summary>
+    /// QEMU's bdrv_find_base: the lowest image of the chain under <paramref name="node"/>, filters
+    /// skipped; the image <paramref name="node"/> stands for when it has no backing file.
+    /// </summary>
+    public static BlockNode FindBase(BlockNode node)
+    {
+        var image = SkipFilters(node);
+        while (BackingOf(image) is { } below)
+        {
+            image = SkipFilters(below);
+        }
+        return image;
+    }
 }

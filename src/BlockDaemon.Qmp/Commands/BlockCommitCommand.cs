@@ -67,12 +67,7 @@ public static class BlockCommitCommand
         }
         else
         {
-            baseNode = top;
-            // bdrv_find_base: the bottom of the chain (top itself when it has no backing file).
-            while (BlockGraph.BackingOf(baseNode) is { } below)
-            {
-                baseNode = below;
-            }
+            baseNode = BlockGraph.FindBase(top);
         }
 
         for (var node = top; node is not null && node != BlockGraph.BackingOf(baseNode); node = BlockGraph.BackingOf(node))
@@ -89,6 +84,11 @@ public static class BlockCommitCommand
             if (backingFile is not null)
             {
                 throw QmpException.Generic("'backing-file' specified, but 'top' is the active layer");
+            }
+            // mirror_start_job's check, reached when top is a filter over the chain's only image.
+            if (BlockGraph.SkipFilters(bs) == BlockGraph.SkipFilters(baseNode))
+            {
+                throw QmpException.Generic("Can't mirror node into itself");
             }
         }
         else
