@@ -139,9 +139,11 @@ public sealed class CommitJob : BlockJob
 
     public void Acquire()
     {
-        if ((Overlay ?? Top).Driver is not IBackingLink)
+        // An active commit reads down the chain through filters (a device that is a filter over
+        // the image is committed as qsd does); an intermediate one rewrites the overlay's link.
+        if (Overlay is not null && Overlay.Driver is not IBackingLink)
         {
-            throw new BlockException(BlockErrorKind.NotSupported, $"Node '{(Overlay ?? Top).NodeName}' has no backing file link");
+            throw new BlockException(BlockErrorKind.NotSupported, $"Node '{Overlay.NodeName}' has no backing file link");
         }
         // qsd reads an active top through its mirror_top filter (so top is a job child), an
         // intermediate one through a device of the job's own.
@@ -159,7 +161,7 @@ public sealed class CommitJob : BlockJob
             ? Use(Base, Base.Length < Top.Length ? BlockPermissions.Write | BlockPermissions.Resize : BlockPermissions.Write,
                 BlockPermissions.All & ~BlockPermissions.Resize)
             : Use(Base, BlockPermissions.ConsistentRead | BlockPermissions.Write | BlockPermissions.Resize, BlockPermissions.All);
-        for (var node = Device; node is not null; node = BlockGraph.BackingOf(node))
+        for (var node = Device; node is not null; node = BlockGraph.ChainNextOf(node))
         {
             Block(node);
             if (node == Base)
