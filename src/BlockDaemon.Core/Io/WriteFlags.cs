@@ -21,4 +21,12 @@ public enum WriteFlags
     /// durability promise; drivers that cannot do it ignore it.
     /// </summary>
     WriteBehind = 16,
+    /// <summary>
+    /// A hint from a data-plane caller that waits for the write anyway (an NBD export's WRITE):
+    /// the file layer may write a small request through the page cache on the calling thread
+    /// instead of handing it to another thread-pool thread and back, which costs more than the
+    /// copy. Never set on the control loop: such a write can still block (a page cache full of
+    /// dirty data throttles its writers). Drivers that cannot use it ignore it.
+    /// </summary>
+    Inline = 32,
 }
