@@ -9,6 +9,8 @@ namespace BlockDaemon.Qcow2;
 public sealed partial class Qcow2Driver
 {
     private const uint AllSubclusters = uint.MaxValue;
+    // The hints of a guest write that still apply to its data once it lands in the data file.
+    private const WriteFlags DataWriteHints = WriteFlags.WriteBehind | WriteFlags.Inline;
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data, WriteFlags flags, CancellationToken ct)
@@ -31,7 +33,7 @@ public sealed partial class Qcow2Driver
                 unlockedHost = await BeginUnlockedAllocationAsync(offset, data.Length, ct).ConfigureAwait(false);
                 if (unlockedHost is null)
                 {
-                    await AllocatingWriteAsync(offset, data, flags & WriteFlags.WriteBehind, ct).ConfigureAwait(false);
+                    await AllocatingWriteAsync(offset, data, flags & DataWriteHints, ct).ConfigureAwait(false);
                     return;
                 }
             }
@@ -42,14 +44,14 @@ public sealed partial class Qcow2Driver
         }
         if (unlockedHost is { } host)
         {
-            await FinishUnlockedAllocationAsync(host, offset, data, flags & WriteFlags.WriteBehind, ct).ConfigureAwait(false);
+            await FinishUnlockedAllocationAsync(host, offset, data, flags & DataWriteHints, ct).ConfigureAwait(false);
             return;
         }
         // Every cluster is ours alone and allocated: overwrite in place, outside the lock.
         foreach (var extent in inPlace!)
         {
             _file.RaiseDebugEvent(DebugEvent.WriteAio);
-            await _data.WriteAsync((long)extent.HostOffset, data.Slice((int)(extent.GuestOffset - offset), (int)extent.Length), flags & WriteFlags.WriteBehind, ct).ConfigureAwait(false);
+            await _data.WriteAsync((long)extent.HostOffset, data.Slice((int)(extent.GuestOffset - offset), (int)extent.Length), flags & DataWriteHints, ct).ConfigureAwait(false);
         }
     }
 

@@ -27,4 +27,12 @@ public enum WriteFlags
     /// generic path drops the flag before the driver, and the layers below count as usual.
     /// </summary>
     CopyOnRead = 32,
+    /// <summary>
+    /// A hint from a data-plane caller that waits for the write anyway (an NBD export's WRITE):
+    /// the file layer may write a small request through the page cache on the calling thread
+    /// instead of handing it to another thread-pool thread and back, which costs more than the
+    /// copy. Never set on the control loop: such a write can still block (a page cache full of
+    /// dirty data throttles its writers). Drivers that cannot use it ignore it.
+    /// </summary>
+    Inline = 64,
 }

@@ -114,7 +114,9 @@ internal sealed class NbdRequestHandler
         switch (request.Command)
         {
             case NbdCommand.Write:
-                await child.WriteAsync(offset, payload, fua ? WriteFlags.Fua : WriteFlags.None).ConfigureAwait(false);
+                // The connection waits for this write to send its reply: a small one is done on
+                // this thread rather than handed to another and back.
+                await child.WriteAsync(offset, payload, WriteFlags.Inline | (fua ? WriteFlags.Fua : WriteFlags.None)).ConfigureAwait(false);
                 break;
             case NbdCommand.Flush:
                 await child.FlushAsync().ConfigureAwait(false);

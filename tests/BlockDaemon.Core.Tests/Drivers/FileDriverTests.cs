@@ -143,6 +143,49 @@ public sealed class FileDriverTests : IDisposable
     }
 
     [Fact]
+    public async Task A_small_inline_write_completes_on_the_callers_thread_and_lands_in_the_file()
+    {
+        string img = _dir.CreateFile("img", 1 << 20);
+        await using var t = new TestGraph();
+        await t.AddAsync(Opt.File(img, "f0"), Ct);
+        var root = t.Attach("f0", ConsistentRead | Write);
+        var data = BlockAssert.Pattern(4096, 7);
+
+        var write = root.WriteAsync(8192, data, WriteFlags.Inline, Ct);
+        Assert.True(write.IsCompletedSuccessfully, "an inline write of 4 KiB through the page cache was handed off");
+        await write;
+        Assert.Equal(data, File.ReadAllBytes(img).AsSpan(8192, 4096).ToArray());
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Inline_writes_of_any_size_land_as_offloaded_ones_do(bool direct)
+    {
+        string img = _dir.CreateFile("img", BlockAssert.Pattern(1 << 20, 5));
+        await using var t = new TestGraph();
+        var options = direct ? Opt.File(img, "f0", ("cache", Opt.Dict(("direct", true)))) : Opt.File(img, "f0");
+        await t.AddAsync(options, Ct);
+        var root = t.Attach("f0", ConsistentRead | Write);
+        var model = BlockAssert.Pattern(1 << 20, 5);
+        var random = new Random(11);
+        for (int i = 0; i < 40; i++)
+        {
+            // Sizes on both sides of the inline limit (64 KiB), unaligned ones for O_DIRECT's bounce path.
+            var data = new byte[random.Next(1, 3) == 1 ? random.Next(1, 70000) : random.Next(60000, 200000)];
+            int offset = random.Next(model.Length - data.Length);
+            random.NextBytes(data);
+            await root.WriteAsync(offset, data, i % 2 == 0 ? WriteFlags.Inline : WriteFlags.Inline | WriteFlags.Fua, Ct);
+            data.CopyTo(model, offset);
+        }
+        var back = new byte[model.Length];
+        await root.ReadAsync(0, back.AsMemory(), Ct);
+        Assert.True(back.AsSpan().SequenceEqual(model));
+        await root.FlushAsync(Ct);
+        Assert.True(File.ReadAllBytes(img).AsSpan().SequenceEqual(model));
+    }
+
+    [Fact]
     public async Task Cache_direct_works_with_unaligned_user_requests()
     {
         string img = _dir.CreateFile("img", BlockAssert.Pattern(1 << 20, 5));
