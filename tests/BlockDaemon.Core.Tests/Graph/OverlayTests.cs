@@ -41,14 +41,14 @@ public sealed class OverlayTests
         Assert.Equal(2, ov.Parents.Count);
         Assert.Equal(ConsistentRead | Write, ov.CumulativePerm);
         Assert.Equal(ConsistentRead, top.CumulativePerm);
-        Assert.Same(top, ((CowDriver)ov.Driver).Backing!.Node);
+        Assert.Same(top, ((TestCowDriver)ov.Driver).Backing!.Node);
 
         t.Graph.RemoveOverlay(ov, top);
 
         Assert.Same(top, user.Node);
         Assert.Null(top.BackingOverlay);
         Assert.Null(ov.FindChild("backing"));
-        Assert.Null(((CowDriver)ov.Driver).Backing);
+        Assert.Null(((TestCowDriver)ov.Driver).Backing);
         Assert.Equal(ConsistentRead | Write, top.CumulativePerm);
         Assert.Equal(None, ov.CumulativePerm);
     }
@@ -98,51 +98,6 @@ public sealed class OverlayTests
         public bool HasFileChild => true;
 
         public async ValueTask<IBlockDriver> OpenAsync(DriverOpenContext context, CancellationToken ct) =>
-            new CowDriver(await context.OpenChildAsync("file", "file", ct));
-    }
-
-    private sealed class CowDriver(BlockChild file) : IBlockDriver, IBackingLink
-    {
-        public BlockChild? Backing { get; private set; }
-
-        public void ReplaceBacking(BlockChild? backing) => Backing = backing;
-
-        public ValueTask WriteBackingFileAsync(string? fileName, string? format, CancellationToken ct) =>
-            throw new NotSupportedException("the test driver keeps no header");
-
-        public string DriverName => "cow";
-        public DriverLimits Limits { get; } = new();
-        public long Length => file.Length;
-        public string DisplayName => "cow";
-        public long? AllocatedBytes => null;
-
-        public ValueTask ReadAsync(long offset, Memory<byte> buffer, CancellationToken ct) => file.ReadAsync(offset, buffer, ct);
-
-        public ValueTask WriteAsync(long offset, ReadOnlyMemory<byte> data, WriteFlags flags, CancellationToken ct) => file.WriteAsync(offset, data, flags, ct);
-
-        public ValueTask WriteZeroesAsync(long offset, long length, WriteFlags flags, CancellationToken ct) => file.WriteZeroesAsync(offset, length, flags, ct);
-
-        public ValueTask DiscardAsync(long offset, long length, CancellationToken ct) => file.DiscardAsync(offset, length, ct);
-
-        public ValueTask FlushAsync(CancellationToken ct) => file.FlushAsync(ct);
-
-        public ValueTask<BlockStatus> BlockStatusAsync(long offset, long length, CancellationToken ct) => file.BlockStatusAsync(offset, length, ct);
-
-        public ValueTask TruncateAsync(long length, CancellationToken ct) => file.TruncateAsync(length, ct);
-
-        public (BlockPermissions Perm, BlockPermissions Shared) ChildPermissions(BlockChild child, BlockPermissions parentPerm, BlockPermissions parentShared) =>
-            child.Role == "backing"
-                ? (parentPerm & ConsistentRead, All & ~(Write | Resize))
-                : ((parentPerm & Passthrough) | ConsistentRead, All);
-
-        public void CheckPermissions(BlockPermissions perm, BlockPermissions shared)
-        {
-        }
-
-        public void SetPermissions(BlockPermissions perm, BlockPermissions shared)
-        {
-        }
-
-        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+            new TestCowDriver(await context.OpenChildAsync("file", "file", ct));
     }
 }

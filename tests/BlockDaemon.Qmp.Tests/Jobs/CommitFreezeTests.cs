@@ -1,11 +1,9 @@
 using System.Text.Json.Nodes;
 using BlockDaemon.Core.Drivers.CommitTop;
 using BlockDaemon.Core.Drivers.CopyOnRead;
-using BlockDaemon.Core.Drivers.File;
 using BlockDaemon.Core.Drivers.MirrorTop;
 using BlockDaemon.Core.Graph;
 using BlockDaemon.Qcow2;
-using BlockDaemon.Qcow2.Create;
 using BlockDaemon.TestKit;
 
 namespace BlockDaemon.Qmp.Tests.Jobs;
@@ -117,36 +115,8 @@ public sealed class CommitFreezeTests : IDisposable
     }
 
     // A qcow2 image made in-process, its own layer filled with one byte over its first MiB.
-    private async Task CreateImageAsync(string name, string? backing, byte fill)
-    {
-        var graph = new BlockGraph();
-        graph.RegisterDriver(new FileDriverFactory());
-        graph.RegisterDriver(new Qcow2DriverFactory());
-        string path = _dir.CreateFile(name, 0);
-        try
-        {
-            var file = await graph.AddNodeAsync(Opt.File(path, "f"), Ct);
-            var creator = graph.AttachUser(null, file, BlockPermissions.ConsistentRead | BlockPermissions.Write | BlockPermissions.Resize, BlockPermissions.All);
-            await Qcow2Creator.CreateAsync(creator.Root!, new Qcow2CreateOptions
-            {
-                Size = Size,
-                BackingFile = backing,
-                BackingFormat = backing is null ? null : "qcow2",
-            }, Ct);
-            graph.DetachUser(creator);
-            var image = await graph.AddNodeAsync(Opt.Node("qcow2", "img", ("file", "f"), ("backing", null)), Ct);
-            var writer = graph.AttachUser(null, image, BlockPermissions.ConsistentRead | BlockPermissions.Write, BlockPermissions.All);
-            var bytes = new byte[1 << 20];
-            Array.Fill(bytes, fill);
-            await writer.Root!.WriteAsync(0, bytes, ct: Ct);
-            await writer.Root!.FlushAsync(Ct);
-            graph.DetachUser(writer);
-        }
-        finally
-        {
-            await graph.CloseAllAsync(Ct);
-        }
-    }
+    private Task CreateImageAsync(string name, string? backing, byte fill) =>
+        ChainImages.CreateAsync(_dir, name, Size, backing, [(0, 1 << 20, fill)], Ct);
 
     private string Add(string name, string file, string? backing)
     {

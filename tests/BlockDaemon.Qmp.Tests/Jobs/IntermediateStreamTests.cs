@@ -1,10 +1,8 @@
 using System.Text.Json.Nodes;
 using BlockDaemon.Core.Drivers.CopyOnRead;
-using BlockDaemon.Core.Drivers.File;
 using BlockDaemon.Core.Graph;
 using BlockDaemon.Core.Io;
 using BlockDaemon.Qcow2;
-using BlockDaemon.Qcow2.Create;
 using BlockDaemon.TestKit;
 
 namespace BlockDaemon.Qmp.Tests.Jobs;
@@ -161,39 +159,8 @@ public sealed class IntermediateStreamTests : IDisposable
         harness.Loop.InvokeAsync(() => Task.FromResult(action()));
 
     // A qcow2 image made in-process, with the given ranges filled in its own layer.
-    private async Task CreateImageAsync(string name, string? backing, params (long Offset, long Length, byte Fill)[] data)
-    {
-        var graph = new BlockGraph();
-        graph.RegisterDriver(new FileDriverFactory());
-        graph.RegisterDriver(new Qcow2DriverFactory());
-        string path = _dir.CreateFile(name, 0);
-        try
-        {
-            var file = await graph.AddNodeAsync(Opt.File(path, "f"), Ct);
-            var creator = graph.AttachUser(null, file, BlockPermissions.ConsistentRead | BlockPermissions.Write | BlockPermissions.Resize, BlockPermissions.All);
-            await Qcow2Creator.CreateAsync(creator.Root!, new Qcow2CreateOptions
-            {
-                Size = Size,
-                BackingFile = backing,
-                BackingFormat = backing is null ? null : "qcow2",
-            }, Ct);
-            graph.DetachUser(creator);
-            var image = await graph.AddNodeAsync(Opt.Node("qcow2", "img", ("file", "f"), ("backing", null)), Ct);
-            var writer = graph.AttachUser(null, image, BlockPermissions.ConsistentRead | BlockPermissions.Write, BlockPermissions.All);
-            foreach (var (offset, length, fill) in data)
-            {
-                var bytes = new byte[length];
-                Array.Fill(bytes, fill);
-                await writer.Root!.WriteAsync(offset, bytes, ct: Ct);
-            }
-            await writer.Root!.FlushAsync(Ct);
-            graph.DetachUser(writer);
-        }
-        finally
-        {
-            await graph.CloseAllAsync(Ct);
-        }
-    }
+    private Task CreateImageAsync(string name, string? backing, params (long Offset, long Length, byte Fill)[] data) =>
+        ChainImages.CreateAsync(_dir, name, Size, backing, data, Ct);
 
     private string Add(string name, string file, string? backing, bool readOnly)
     {
