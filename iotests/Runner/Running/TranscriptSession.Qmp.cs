@@ -80,7 +80,7 @@ public sealed partial class TranscriptSession
         QmpConnection connection;
         try
         {
-            connection = await QmpConnection.ConnectAsync(path, _settings.ReadTimeout, ct).ConfigureAwait(false);
+            connection = await ConnectRetry.ConnectAsync(path, _settings.ReadTimeout, () => _daemon is { HasExited: false }, ct).ConfigureAwait(false);
         }
         catch (Exception e) when (e is System.Net.Sockets.SocketException or OperationCanceledException && !ct.IsCancellationRequested)
         {
