@@ -1,6 +1,5 @@
 using System.Net.Sockets;
-using Polly;
-using Polly.Retry;
+using BlockDaemon.IoTests.Qmp;
 using Polly.Timeout;
 
 namespace BlockDaemon.IoTests.Daemon;
@@ -11,8 +10,6 @@ namespace BlockDaemon.IoTests.Daemon;
 /// </summary>
 public static class SocketReadiness
 {
-    private static readonly TimeSpan ProbeInterval = TimeSpan.FromMilliseconds(25);
-
     /// <summary>The daemon exited before its socket accepted a connection.</summary>
     public sealed class DaemonExitedException : Exception
     {
@@ -36,17 +33,7 @@ public static class SocketReadiness
     /// <exception cref="TimeoutException">Neither happened within <paramref name="timeout"/>.</exception>
     public static async Task<bool> WaitAsync(string socketPath, DaemonProcess daemon, TimeSpan timeout, CancellationToken ct)
     {
-        // Outermost first: one deadline over all attempts, then the retry loop.
-        var pipeline = new ResiliencePipelineBuilder()
-            .AddTimeout(timeout)
-            .AddRetry(new RetryStrategyOptions
-            {
-                ShouldHandle = new PredicateBuilder().Handle<SocketException>(),
-                BackoffType = DelayBackoffType.Constant,
-                Delay = ProbeInterval,
-                MaxRetryAttempts = int.MaxValue,
-            })
-            .Build();
+        var pipeline = ConnectRetry.Pipeline<bool>(timeout, _ => true);
         try
         {
             await pipeline.ExecuteAsync(
@@ -61,6 +48,7 @@ public static class SocketReadiness
                     // socket at a time and moves on to the next when this one closes.
                     using var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
                     await probe.ConnectAsync(new UnixDomainSocketEndPoint(socketPath), token).ConfigureAwait(false);
+                    return true;
                 },
                 ct).ConfigureAwait(false);
             return true;

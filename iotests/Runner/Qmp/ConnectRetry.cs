@@ -6,27 +6,38 @@ using Polly.Timeout;
 namespace BlockDaemon.IoTests.Qmp;
 
 /// <summary>
-/// Connects a client to a socket the daemon may not have made yet. The runner waits for the
-/// daemon's first QMP socket only; qsd (and blockd) set up the monitors of later `--chardev`
-/// options after that one already accepts, so a client of such a socket can find it missing
-/// (ENOENT) or not listening yet (ECONNREFUSED) for a moment. Those two are tried again, every
-/// 25 ms up to the timeout, while <paramref name="daemonRunning"/> holds.
+/// Connecting to a daemon's socket that may not be there yet: the probe that waits for a freshly
+/// started daemon, and a client of one of its later sockets. The runner waits for the daemon's
+/// first QMP socket only; qsd (and blockd) set up the monitors of later `--chardev` options after
+/// that one already accepts, so such a client can find its socket missing (ENOENT) or not
+/// listening yet (ECONNREFUSED) for a moment.
 /// </summary>
 public static class ConnectRetry
 {
-    public static async Task<QmpConnection> ConnectAsync(string path, TimeSpan timeout, Func<bool> daemonRunning, CancellationToken ct)
-    {
-        var pipeline = new ResiliencePipelineBuilder<QmpConnection>()
+    private static readonly TimeSpan Interval = TimeSpan.FromMilliseconds(25);
+
+    /// <summary>
+    /// Runs attempts every 25 ms while <paramref name="retry"/> says a failure is worth another
+    /// try, all within <paramref name="timeout"/> (a TimeoutRejectedException past it).
+    /// </summary>
+    public static ResiliencePipeline<T> Pipeline<T>(TimeSpan timeout, Func<SocketException, bool> retry) =>
+        // Outermost first: one deadline over all attempts, then the retry loop.
+        new ResiliencePipelineBuilder<T>()
             .AddTimeout(timeout)
-            .AddRetry(new RetryStrategyOptions<QmpConnection>
+            .AddRetry(new RetryStrategyOptions<T>
             {
-                ShouldHandle = new PredicateBuilder<QmpConnection>().Handle<SocketException>(e =>
-                    daemonRunning() && e.SocketErrorCode is SocketError.AddressNotAvailable or SocketError.ConnectionRefused),
+                ShouldHandle = new PredicateBuilder<T>().Handle(retry),
                 BackoffType = DelayBackoffType.Constant,
-                Delay = TimeSpan.FromMilliseconds(25),
+                Delay = Interval,
                 MaxRetryAttempts = int.MaxValue,
             })
             .Build();
+
+    /// <summary>A client connection; a missing or not yet listening socket is tried again while <paramref name="daemonRunning"/> holds.</summary>
+    public static async Task<QmpConnection> ConnectAsync(string path, TimeSpan timeout, Func<bool> daemonRunning, CancellationToken ct)
+    {
+        var pipeline = Pipeline<QmpConnection>(timeout, e =>
+            daemonRunning() && e.SocketErrorCode is SocketError.AddressNotAvailable or SocketError.ConnectionRefused);
         try
         {
             return await pipeline.ExecuteAsync(async token => await QmpConnection.ConnectAsync(path, timeout, token).ConfigureAwait(false), ct)

@@ -21,7 +21,7 @@ public sealed class FrozenLinkTests
     private static async Task<TestGraph> ChainAsync()
     {
         var t = new TestGraph();
-        t.Graph.RegisterDriver(new CowFactory());
+        t.Graph.RegisterDriver(new TestCowDriverFactory());
         t.Graph.RegisterDriver(new CopyOnReadDriverFactory());
         t.Graph.RegisterDriver(new CommitTopDriverFactory());
         await t.AddAsync(Opt.Memory("base"), Ct);
@@ -139,21 +139,5 @@ public sealed class FrozenLinkTests
         await t.Graph.DeleteNodeAsync("cor", Ct);
         t.Graph.AppendOverlay(ov, mid);
         Assert.Same(mid, BlockGraph.BackingOf(ov));
-    }
-
-    // A minimal image format with a backing link: data in "file"; reads never consult the backing
-    // (only the graph's links are under test).
-    private sealed class CowFactory : IBlockDriverFactory
-    {
-        public string DriverName => "cow";
-
-        public bool HasFileChild => true;
-
-        public async ValueTask<IBlockDriver> OpenAsync(DriverOpenContext context, CancellationToken ct)
-        {
-            var file = await context.OpenChildAsync("file", "file", ct);
-            var backing = context.Options.Contains("backing") ? await context.OpenChildAsync("backing", "backing", ct) : null;
-            return new TestCowDriver(file, backing);
-        }
     }
 }

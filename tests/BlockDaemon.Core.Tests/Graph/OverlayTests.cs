@@ -17,7 +17,7 @@ public sealed class OverlayTests
     private static async Task<TestGraph> GraphAsync()
     {
         var t = new TestGraph();
-        t.Graph.RegisterDriver(new CowFactory());
+        t.Graph.RegisterDriver(new TestCowDriverFactory());
         await t.AddAsync(Opt.Memory("top"), Ct);
         await t.AddAsync(Opt.Memory("ovfile"), Ct);
         await t.AddAsync(Opt.Node("cow", "ov", ("file", "ovfile")), Ct);
@@ -87,17 +87,5 @@ public sealed class OverlayTests
 
         Assert.True(top.ReadOnly);
         Assert.Single(t.Memory["top"].CallsOf(DriverOp.Flush));
-    }
-
-    // A minimal format with a backing image: its data lives in "file", reads never consult the
-    // backing (the graph change is what is under test, not copy-on-write).
-    private sealed class CowFactory : IBlockDriverFactory
-    {
-        public string DriverName => "cow";
-
-        public bool HasFileChild => true;
-
-        public async ValueTask<IBlockDriver> OpenAsync(DriverOpenContext context, CancellationToken ct) =>
-            new TestCowDriver(await context.OpenChildAsync("file", "file", ct));
     }
 }

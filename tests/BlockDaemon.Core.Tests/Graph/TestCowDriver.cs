@@ -52,3 +52,21 @@ internal sealed class TestCowDriver(BlockChild file, BlockChild? backing = null)
 
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
 }
+
+/// <summary>
+/// Opens <see cref="TestCowDriver"/> as driver "cow": data in "file", a "backing" child when the
+/// options name one. Reads never consult the backing: only the graph's links are under test.
+/// </summary>
+internal sealed class TestCowDriverFactory : IBlockDriverFactory
+{
+    public string DriverName => "cow";
+
+    public bool HasFileChild => true;
+
+    public async ValueTask<IBlockDriver> OpenAsync(DriverOpenContext context, CancellationToken ct)
+    {
+        var file = await context.OpenChildAsync("file", "file", ct);
+        var backing = context.Options.Contains("backing") ? await context.OpenChildAsync("backing", "backing", ct) : null;
+        return new TestCowDriver(file, backing);
+    }
+}
