@@ -169,6 +169,24 @@ public sealed class CopyEngineTests : IAsyncLifetime
         Assert.True(job.Done < Size);
     }
 
+    // qsd's mirror sends a whole batch before it looks at errors; stream and commit stop at once.
+    [Theory]
+    [InlineData(true, 16)]
+    [InlineData(false, 1)]
+    public async Task A_failure_stops_new_chunks_unless_the_range_is_settled_after(bool settleAfterRange, int writes)
+    {
+        _graph.Memory["dst"].Hook = (call, _) => call.Op == DriverOp.Write && call.Offset == 0
+            ? throw new BlockException(BlockErrorKind.IoError, "boom") : ValueTask.CompletedTask;
+        var job = new TestCopyJob();
+        var engine = new CopyEngine(_source, _target, (o, n, _) => ValueTask.FromResult(new CopyExtent(n, CopyAction.Copy)),
+            new CopyOptions { ChunkSize = 64 << 10, MaxInFlight = 16, SettleAfterRange = settleAfterRange });
+
+        await Assert.ThrowsAsync<BlockException>(() => engine.RunAsync(job, 0, Size, TestContext.Current.CancellationToken).AsTask());
+
+        Assert.Equal(writes, _graph.Memory["dst"].CallsOf(DriverOp.Write).Count());
+        Assert.Equal((writes - 1) * (64L << 10), job.Done);
+    }
+
     [Fact]
     public async Task Ignore_goes_on_to_the_end_then_fails_and_retry_copies_the_chunk_again()
     {

@@ -58,7 +58,7 @@ public sealed class CopyEngine
                     await job.PausePointAsync().ConfigureAwait(false);
                 }
                 ct.ThrowIfCancellationRequested();
-                if (flight.HasFailures)
+                if (flight.HasFailures && !_options.SettleAfterRange)
                 {
                     ignored ??= await SettleAsync(job, flight, ct).ConfigureAwait(false);
                 }

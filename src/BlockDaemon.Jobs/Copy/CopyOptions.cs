@@ -25,4 +25,12 @@ public sealed record CopyOptions
     /// zero ones included, are only read, never written, and every failure is a read failure.
     /// </summary>
     public bool ReadCopies { get; init; }
+
+    /// <summary>
+    /// Send every chunk of the range before looking at failures, as qsd's mirror_iteration sends
+    /// a whole batch before it checks for errors; otherwise (stream, commit) a failure stops new
+    /// chunks at once. A range of at most <see cref="MaxInFlight"/> chunks then goes out in full
+    /// whatever the timing, so the progress a failed job reports does not depend on the load.
+    /// </summary>
+    public bool SettleAfterRange { get; init; }
 }

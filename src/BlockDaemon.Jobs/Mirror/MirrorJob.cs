@@ -89,6 +89,8 @@ public sealed class MirrorJob : BlockJob
             ChunkSize = chunk,
             MaxInFlight = (int)Math.Clamp(_options.BufSize / chunk, 1, 16),
             ZeroWriteFlags = _options.Unmap ? WriteFlags.MayUnmap : WriteFlags.None,
+            // A batch (buf-size) is at most MaxInFlight chunks: it goes out whole, as qsd's does.
+            SettleAfterRange = true,
         };
         _live = new LiveCopy(this, Source, _source, _target, _options.Granularity, chunks, DirtyPlanAsync, _options.BufSize,
             Filter, _options.WriteBlocking);
