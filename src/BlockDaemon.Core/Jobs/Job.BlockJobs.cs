@@ -200,4 +200,11 @@ public sealed partial class Job
     /// session writes after the command returns while the loop already runs the next item.
     /// </summary>
     public void HoldCompletionUntil(Task replySent) => CompletionBarrier = replySent;
+
+    /// <summary>
+    /// Completes once the reply of the command that started the job is queued. A job's error
+    /// (BLOCK_JOB_ERROR) waits for it: in qsd an I/O error only ever returns after a yield, so
+    /// after that reply, however fast the failing request came back here.
+    /// </summary>
+    public Task StartReplySent { get; internal set; } = Task.CompletedTask;
 }

@@ -53,6 +53,7 @@ public sealed class JobManager(IControlPlane controlPlane)
     public async ValueTask StartAsync(Job job, Task replySent)
     {
         job.MarkStarted();
+        job.StartReplySent = replySent;
         var start = new StartCall(Environment.CurrentManagedThreadId);
         var work = RunAsync(job, start);
         start.Returned = true;

@@ -202,6 +202,7 @@ public abstract class BlockJob : JobDriver, ICopyJob
         {
             return CopyErrorAction.Fail;
         }
+        await Job.StartReplySent.ConfigureAwait(false);
         var (action, resumed) = await Job.OnControlLoopAsync(() =>
         {
             var chosen = ErrorAction(operation == CopyOperation.Read, ErrnoOf(blockError));
