@@ -13,11 +13,8 @@ public class ExportRemovalTests
         var other = await h.ExportMemoryAsync("other", 1 << 20);
         await using var c1 = await RawNbdClient.OpenAsync(h.SocketPath, "disk");
         await using var c2 = await RawNbdClient.OpenAsync(h.SocketPath, "other");
-        // The server files a client under its export just after sending the last handshake reply.
-        while (h.Server.ClientsOf(disk) == 0 || h.Server.ClientsOf(other) == 0)
-        {
-            await Task.Delay(1, TestContext.Current.CancellationToken);
-        }
+        await h.WaitForClientsAsync(disk, 1);
+        await h.WaitForClientsAsync(other, 1);
         Assert.Equal(1, h.Server.ClientsOf(disk));
         Assert.Equal(1, h.Server.ClientsOf(other));
 
@@ -55,6 +52,7 @@ public class ExportRemovalTests
         var disk = await h.ExportMemoryAsync("disk", 1 << 20);
         var idle = await RawNbdClient.OpenAsync(h.SocketPath, "disk");
         var leaving = await RawNbdClient.OpenAsync(h.SocketPath, "disk");
+        await h.WaitForClientsAsync(disk, 2);
         Assert.Equal(2, h.Server.ClientsOf(disk));
 
         await leaving.SendRequestAsync(NbdCommand.Disconnect, 1, 0, 0);

@@ -45,6 +45,19 @@ internal sealed class ServerHarness : IAsyncDisposable
         return export;
     }
 
+    /// <summary>
+    /// Waits (up to 5 s) until <paramref name="count"/> clients are filed under
+    /// <paramref name="export"/>: the server files one just after its last handshake reply, so
+    /// a client can finish its handshake a moment before it counts.
+    /// </summary>
+    public async Task WaitForClientsAsync(NbdExport export, int count)
+    {
+        for (int i = 0; i < 500 && Server.ClientsOf(export) < count; i++)
+        {
+            await Task.Delay(10);
+        }
+    }
+
     /// <summary>Waits (briefly) until the server has no connections left.</summary>
     public async Task WaitForNoConnectionsAsync()
     {
